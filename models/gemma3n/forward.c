@@ -1,0 +1,530 @@
+/* Gemma 3n forward pass, top to bottom in the order of the reference model (Hugging Face
+ * modeling_gemma3n.py): embeddings and per-layer inputs, AltUp streams, then per layer AltUp
+ * predict -> LAuReL + attention -> gated-GELU FFN -> AltUp correct -> per-layer input injection,
+ * and finally the AltUp merge, final norm, tied LM head and soft-cap.
+ *
+ * Letters used in shape comments: T tokens in the micro-batch, D hidden size, n AltUp streams,
+ * L layers, P per-layer input width, H query heads, Hkv KV heads, Dh head dim, F FFN units used,
+ * R LAuReL rank, V vocabulary. */
+#include "forward.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "cpu/matmul.h"
+#include "cpu/ops.h"
+#include "tensor/type-traits.h"
+
+/* Activations of one micro-batch. One allocation, carved into named arrays. */
+typedef struct Activations {
+        uint32_t T;
+        float *x0;        /* [T, D] scaled input embedding */
+        float *pli;       /* [T, L*P] per-layer inputs */
+        float *h;         /* [n, T, D] AltUp streams */
+        float *pred;      /* [n, T, D] AltUp predictions */
+        float *an;        /* [T, D] normed active stream */
+        float *lo;        /* [T, D] LAuReL output */
+        float *lmid;      /* [T, R] */
+        float *q;         /* [T, H*Dh] */
+        float *k;         /* [T, Hkv*Dh] */
+        float *v;         /* [T, Hkv*Dh] */
+        float *o;         /* [T, H*Dh] attention output before o_proj */
+        float *tmp;       /* [T, D] */
+        float *al;        /* [T, D] attention + LAuReL merged */
+        float *gate;      /* [T, Fmax] */
+        float *up;        /* [T, Fmax] */
+        float *scores;    /* [n_ctx] attention weights of one head */
+        float *coef;      /* [T, n*n] AltUp coefficients */
+        float *router;    /* [T, n] */
+        float *pgate;     /* [T, P] */
+        float *ple_row;   /* [L*P] one row of the PLE table */
+        float *rn;        /* [D] router input */
+        float *z;         /* [D] merged streams of one token */
+        float *y;         /* [D] one un-embedded stream */
+        float *buffer;
+} Activations;
+
+static void activations_free(Activations *a) {
+        free(a->buffer);
+        a->buffer = NULL;
+}
+
+static int activations_alloc(const Gemma3nModel *m, const KvCache *kv, uint32_t T, Activations *a) {
+        const Gemma3nHParams *hp = &m->hp;
+        const size_t D = hp->n_embd, n = hp->n_altup, qd = (size_t) hp->n_head * hp->head_dim;
+        const size_t kvd = (size_t) hp->n_head_kv * hp->head_dim, LP = (size_t) hp->n_layer * hp->n_embd_ple;
+        size_t fmax = 0;
+        for (uint32_t l = 0; l < hp->n_layer; l++)
+                fmax = MAX(fmax, (size_t) hp->n_ff[l]);
+
+        struct { float **p; size_t n; } parts[] = {
+                { &a->x0, T * D },       { &a->pli, T * LP },       { &a->h, n * T * D },
+                { &a->pred, n * T * D }, { &a->an, T * D },         { &a->lo, T * D },
+                { &a->lmid, T * (size_t) hp->laurel_rank },         { &a->q, T * qd },
+                { &a->k, T * kvd },      { &a->v, T * kvd },        { &a->o, T * qd },
+                { &a->tmp, T * D },      { &a->al, T * D },         { &a->gate, T * fmax },
+                { &a->up, T * fmax },    { &a->scores, kv->n_ctx }, { &a->coef, T * n * n },
+                { &a->router, T * n },   { &a->pgate, T * (size_t) hp->n_embd_ple },
+                { &a->ple_row, LP },     { &a->rn, D },             { &a->z, D },
+                { &a->y, D },
+        };
+        size_t total = 0;
+        for (size_t i = 0; i < ELEMENTSOF(parts); i++)
+                if (size_add_overflow(total, parts[i].n, &total))
+                        return -ENOMEM;
+        a->buffer = malloc_multiply(total, sizeof(float));
+        if (!a->buffer)
+                return -ENOMEM;
+        float *p = a->buffer;
+        for (size_t i = 0; i < ELEMENTSOF(parts); i++) {
+                *parts[i].p = p;
+                p += parts[i].n;
+        }
+        a->T = T;
+        return 0;
+}
+
+/* ---- Embeddings and per-layer inputs (HF: embed_tokens, get_per_layer_inputs,
+ *      project_per_layer_inputs) ---------------------------------------------------------------- */
+
+static void embed_tokens(const Gemma3nModel *m, const Gemma3nBatch *b, uint32_t t0, Activations *a) {
+        const Gemma3nHParams *hp = &m->hp;
+        const size_t D = hp->n_embd;
+        const float scale = sqrtf((float) D);   /* Gemma3nTextScaledWordEmbedding */
+
+        for (uint32_t t = 0; t < a->T; t++) {
+                float *x = a->x0 + t * D;
+                if (b->has_embd && b->has_embd[t0 + t]) {
+                        /* Soft tokens from an encoder enter unscaled. */
+                        memcpy(x, b->embd + (size_t) (t0 + t) * D, D * sizeof(float));
+                        continue;
+                }
+                tensor_dequant_row(&m->w.token_embd, (size_t) b->tokens[t0 + t], x, D);
+                for (size_t i = 0; i < D; i++)
+                        x[i] *= scale;
+        }
+}
+
+/* pli_l = (RMSNorm((W_plm x0) / sqrt(D), chunk l) + PLE[id]_l * sqrt(P)) / sqrt(2) */
+static void per_layer_inputs(const Gemma3nModel *m, const Gemma3nBatch *b, uint32_t t0, Activations *a) {
+        const Gemma3nHParams *hp = &m->hp;
+        const size_t D = hp->n_embd, P = hp->n_embd_ple, LP = (size_t) hp->n_layer * P;
+        const float proj_scale = 1.0f / sqrtf((float) D);
+        const float ple_scale = sqrtf((float) P);
+        const float combine_scale = 1.0f / sqrtf(2.0f);
+        float *row = a->ple_row;
+
+        matmul(&m->w.per_layer_model_proj, LP, D, a->x0, D, a->pli, LP, a->T);   /* [T, L*P] */
+        for (uint32_t t = 0; t < a->T; t++) {
+                float *pli = a->pli + t * LP;
+                int32_t id = b->tokens[t0 + t];
+                /* Ids outside the text vocabulary, and soft-token positions, use the padding
+                 * token's row (HF maps them to 0 before the lookup). */
+                uint32_t ple_id = (b->has_embd && b->has_embd[t0 + t]) || (uint32_t) id >= hp->n_vocab_ple ||
+                                                  (uint32_t) id >= GEMMA3N_TEXT_VOCAB
+                                          ? 0
+                                          : (uint32_t) id;
+                for (size_t i = 0; i < LP; i++)
+                        pli[i] *= proj_scale;
+                for (uint32_t l = 0; l < hp->n_layer; l++)
+                        op_rmsnorm(pli + l * P, pli + l * P, m->w.per_layer_proj_norm, P, hp->norm_eps);
+                tensor_dequant_row(&m->w.per_layer_token_embd, ple_id, row, LP);
+                for (size_t i = 0; i < LP; i++)
+                        pli[i] = (pli[i] + row[i] * ple_scale) * combine_scale;
+        }
+}
+
+/* ---- AltUp (HF: Gemma3nTextAltUp) ---------------------------------------------------------- */
+
+static float *stream(const Activations *a, float *base, size_t D, uint32_t j) {
+        return base + (size_t) j * a->T * D;
+}
+
+/* y = W x rescaled to the RMS of x (HF: target_magnitude / new_magnitude). */
+static void rescale_to(float *y, const float *x, size_t D) {
+        float target = op_rms(x, D), mag = op_rms(y, D);
+        float s = mag > 0.0f ? target / mag : 0.0f;
+        for (size_t i = 0; i < D; i++)
+                y[i] *= s;
+}
+
+/* Streams 1..n-1 start as projections of the embedding, at the embedding's magnitude. */
+static void altup_init(const Gemma3nModel *m, Activations *a) {
+        const size_t D = m->hp.n_embd;
+        memcpy(stream(a, a->h, D, 0), a->x0, a->T * D * sizeof(float));
+        for (uint32_t j = 1; j < m->hp.n_altup; j++) {
+                float *hj = stream(a, a->h, D, j);
+                matmul(&m->w.altup_proj[j - 1], D, D, a->x0, D, hj, D, a->T);
+                for (uint32_t t = 0; t < a->T; t++)
+                        rescale_to(hj + t * D, a->x0 + t * D, D);
+        }
+}
+
+/* router(x) = tanh(W_router (RMSNorm(x; router_norm) / D)), n values (HF: compute_router_modalities). */
+static void altup_router(const Gemma3nModel *m, const Gemma3nLayerWeights *lw, const float *x, float *xn,
+                         float *out) {
+        const size_t D = m->hp.n_embd;
+        op_rmsnorm(xn, x, lw->altup_router_norm, D, m->hp.norm_eps);
+        const float inv_d = 1.0f / (float) D;
+        for (size_t i = 0; i < D; i++)
+                xn[i] *= inv_d;
+        for (uint32_t r = 0; r < m->hp.n_altup; r++) {
+                float s = 0.0f;
+                for (size_t i = 0; i < D; i++)
+                        s += lw->altup_router[r * D + i] * xn[i];
+                out[r] = tanhf(s);
+        }
+}
+
+/* pred_j = h_j + sum_i C[j][i] h_i, with C = reshape(W_pred router(h_active)) (HF: predict). */
+static void altup_predict(const Gemma3nModel *m, const Gemma3nLayerWeights *lw, Activations *a) {
+        const size_t D = m->hp.n_embd, n = m->hp.n_altup;
+        for (uint32_t t = 0; t < a->T; t++) {
+                float *r = a->router + t * n, *c = a->coef + t * n * n;
+                altup_router(m, lw, stream(a, a->h, D, m->hp.altup_active) + t * D, a->rn, r);
+                for (size_t o = 0; o < n * n; o++) {
+                        float s = 0.0f;
+                        for (size_t i = 0; i < n; i++)
+                                s += lw->altup_predict_coef[o * n + i] * r[i];
+                        c[o] = s;
+                }
+                for (size_t j = 0; j < n; j++) {
+                        float *pj = stream(a, a->pred, D, (uint32_t) j) + t * D;
+                        const float *hj = stream(a, a->h, D, (uint32_t) j) + t * D;
+                        for (size_t d = 0; d < D; d++) {
+                                float s = 0.0f;
+                                for (size_t i = 0; i < n; i++)
+                                        s += c[j * n + i] * stream(a, a->h, D, (uint32_t) i)[t * D + d];
+                                pj[d] = hj[d] + s;
+                        }
+                }
+        }
+}
+
+/* corr_j = pred_j + (W_corr router(out) + 1)_j * (out - pred_active) (HF: correct); out is in a->al. */
+static void altup_correct(const Gemma3nModel *m, const Gemma3nLayerWeights *lw, Activations *a) {
+        const size_t D = m->hp.n_embd, n = m->hp.n_altup;
+        const uint32_t act = m->hp.altup_active;
+        for (uint32_t t = 0; t < a->T; t++) {
+                float *r = a->router + t * n, w[16];
+                const float *out = a->al + t * D, *pa = stream(a, a->pred, D, act) + t * D;
+                altup_router(m, lw, out, a->rn, r);
+                for (size_t j = 0; j < n; j++) {
+                        float s = 0.0f;
+                        for (size_t i = 0; i < n; i++)
+                                s += lw->altup_correct_coef[j * n + i] * r[i];
+                        w[j] = s + 1.0f;
+                }
+                for (size_t j = 0; j < n; j++) {
+                        float *hj = stream(a, a->h, D, (uint32_t) j) + t * D;
+                        const float *pj = stream(a, a->pred, D, (uint32_t) j) + t * D;
+                        for (size_t d = 0; d < D; d++)
+                                hj[d] = pj[d] + w[j] * (out[d] - pa[d]);
+                }
+        }
+}
+
+/* ---- LAuReL (HF: Gemma3nTextLaurelBlock): lo = an + RMSNorm(W_r (W_l an)) --------------------- */
+
+static void laurel(const Gemma3nModel *m, const Gemma3nLayerWeights *lw, Activations *a) {
+        const size_t D = m->hp.n_embd, R = m->hp.laurel_rank;
+        matmul(&lw->laurel_l, R, D, a->an, D, a->lmid, R, a->T);   /* [T, R] */
+        matmul(&lw->laurel_r, D, R, a->lmid, R, a->lo, D, a->T);   /* [T, D] */
+        for (uint32_t t = 0; t < a->T; t++) {
+                float *lo = a->lo + t * D;
+                op_rmsnorm(lo, lo, lw->laurel_post_norm, D, m->hp.norm_eps);
+                for (size_t i = 0; i < D; i++)
+                        lo[i] += a->an[t * D + i];
+        }
+}
+
+/* ---- Attention (HF: Gemma3nTextAttention) ---------------------------------------------------- */
+
+static void attention(const Gemma3nModel *m, uint32_t l, KvCache *kv, uint32_t pos0, Activations *a) {
+        const Gemma3nHParams *hp = &m->hp;
+        const Gemma3nLayerWeights *lw = &m->w.layers[l];
+        const size_t D = hp->n_embd, Dh = hp->head_dim, H = hp->n_head, Hkv = hp->n_head_kv;
+        const size_t qd = H * Dh, kvd = Hkv * Dh, group = H / Hkv;
+        const double base = hp->is_swa[l] ? hp->rope_base_swa : hp->rope_base;
+        const uint32_t src = hp->kv_source[l];
+
+        /* Queries: own projection, per-head RMSNorm, RoPE at the token's position. */
+        matmul(&lw->attn_q, qd, D, a->an, D, a->q, qd, a->T);
+        for (uint32_t t = 0; t < a->T; t++)
+                for (size_t h = 0; h < H; h++) {
+                        float *qh = a->q + t * qd + h * Dh;
+                        op_rmsnorm(qh, qh, lw->attn_q_norm, Dh, hp->norm_eps);
+                        op_rope_neox(qh, Dh, pos0 + t, base);
+                }
+
+        /* Keys and values, only for layers that own KV; sharing layers read their source's. */
+        if (src == l) {
+                matmul(&lw->attn_k, kvd, D, a->an, D, a->k, kvd, a->T);
+                matmul(&lw->attn_v, kvd, D, a->an, D, a->v, kvd, a->T);
+                for (uint32_t t = 0; t < a->T; t++) {
+                        for (size_t h = 0; h < Hkv; h++) {
+                                float *kh = a->k + t * kvd + h * Dh, *vh = a->v + t * kvd + h * Dh;
+                                op_rmsnorm(kh, kh, lw->attn_k_norm, Dh, hp->norm_eps);
+                                op_rope_neox(kh, Dh, pos0 + t, base);
+                                op_rmsnorm(vh, vh, NULL, Dh, hp->norm_eps);   /* v_norm has no weight */
+                        }
+                        memcpy(kv_cache_k(kv, l, pos0 + t), a->k + t * kvd, kvd * sizeof(float));
+                        memcpy(kv_cache_v(kv, l, pos0 + t), a->v + t * kvd, kvd * sizeof(float));
+                }
+        }
+
+        /* Causal, and on sliding layers limited to the last `window` positions (the current
+         * one included). The attention scale is 1: q and k are RMS-normalised instead. */
+        for (uint32_t t = 0; t < a->T; t++) {
+                const uint32_t p = pos0 + t;
+                const uint32_t first = hp->is_swa[l] && p + 1 > hp->sliding_window ? p + 1 - hp->sliding_window : 0;
+                const size_t n_keys = p - first + 1;
+                for (size_t h = 0; h < H; h++) {
+                        const float *qh = a->q + t * qd + h * Dh;
+                        const size_t g = h / group;
+                        float *oh = a->o + t * qd + h * Dh;
+                        for (size_t u = 0; u < n_keys; u++) {
+                                const float *kh = kv_cache_k(kv, src, first + (uint32_t) u) + g * Dh;
+                                float s = 0.0f;
+                                for (size_t i = 0; i < Dh; i++)
+                                        s += qh[i] * kh[i];
+                                a->scores[u] = s;
+                        }
+                        op_softmax(a->scores, n_keys);
+                        memset(oh, 0, Dh * sizeof(float));
+                        for (size_t u = 0; u < n_keys; u++) {
+                                const float *vh = kv_cache_v(kv, src, first + (uint32_t) u) + g * Dh;
+                                const float w = a->scores[u];
+                                for (size_t i = 0; i < Dh; i++)
+                                        oh[i] += w * vh[i];
+                        }
+                }
+        }
+        matmul(&lw->attn_output, D, qd, a->o, qd, a->tmp, D, a->T);   /* [T, D] */
+}
+
+/* ---- Feed-forward (HF: Gemma3nTextMLP with _gaussian_topk) ----------------------------------- */
+
+/* a->al holds the FFN input; the output (after post_ffw_norm) is added to it in place. */
+static void feed_forward(const Gemma3nModel *m, uint32_t l, uint32_t F, Activations *a) {
+        const Gemma3nHParams *hp = &m->hp;
+        const Gemma3nLayerWeights *lw = &m->w.layers[l];
+        const size_t D = hp->n_embd;
+
+        for (uint32_t t = 0; t < a->T; t++)
+                op_rmsnorm(a->tmp + t * D, a->al + t * D, lw->ffn_norm, D, hp->norm_eps);
+        matmul(&lw->ffn_gate, F, D, a->tmp, D, a->gate, F, a->T);   /* [T, F] */
+        matmul(&lw->ffn_up, F, D, a->tmp, D, a->up, F, a->T);       /* [T, F] */
+        for (uint32_t t = 0; t < a->T; t++) {
+                float *g = a->gate + (size_t) t * F, *u = a->up + (size_t) t * F;
+                if (hp->sparsity_k[l] > 0.0f)
+                        op_gaussian_topk(g, F, hp->sparsity_k[l]);
+                for (size_t i = 0; i < F; i++)
+                        g[i] = op_gelu_tanh(g[i]) * u[i];
+        }
+        matmul(&lw->ffn_down, D, F, a->gate, F, a->tmp, D, a->T);   /* [T, D] */
+        for (uint32_t t = 0; t < a->T; t++) {
+                float *f = a->tmp + t * D, *x = a->al + t * D;
+                op_rmsnorm(f, f, lw->post_ffw_norm, D, hp->norm_eps);
+                for (size_t i = 0; i < D; i++)
+                        x[i] += f[i];
+        }
+}
+
+/* ---- Per-layer input injection into the non-active streams --------------------------------- */
+
+static void inject_per_layer_input(const Gemma3nModel *m, uint32_t l, Activations *a) {
+        const Gemma3nHParams *hp = &m->hp;
+        const Gemma3nLayerWeights *lw = &m->w.layers[l];
+        const size_t D = hp->n_embd, P = hp->n_embd_ple, LP = (size_t) hp->n_layer * P;
+        const uint32_t act = hp->altup_active;
+        const float *corr = stream(a, a->h, D, act);
+
+        for (uint32_t t = 0; t < a->T; t++)
+                for (size_t i = 0; i < D; i++)
+                        a->tmp[t * D + i] = corr[t * D + i] * lw->altup_correct_scale[i];
+        matmul(&lw->inp_gate, P, D, a->tmp, D, a->pgate, P, a->T);      /* [T, P] */
+        for (uint32_t t = 0; t < a->T; t++)
+                for (size_t i = 0; i < P; i++)
+                        a->pgate[t * P + i] = op_gelu_tanh(a->pgate[t * P + i]) * a->pli[t * LP + l * P + i];
+        matmul(&lw->proj, D, P, a->pgate, P, a->tmp, D, a->T);          /* [T, D] */
+        for (uint32_t t = 0; t < a->T; t++) {
+                float *u = a->tmp + t * D;
+                op_rmsnorm(u, u, lw->post_norm, D, hp->norm_eps);
+                for (uint32_t j = 0; j < hp->n_altup; j++) {
+                        if (j == act)
+                                continue;
+                        float *hj = stream(a, a->h, D, j) + t * D;
+                        for (size_t i = 0; i < D; i++)
+                                hj[i] += u[i];
+                }
+        }
+}
+
+/* ---- One decoder layer (HF: Gemma3nTextDecoderLayer.forward) -------------------------------- */
+
+static void decoder_layer(const Gemma3nModel *m, uint32_t l, uint32_t F, KvCache *kv, uint32_t pos0, Activations *a) {
+        const Gemma3nHParams *hp = &m->hp;
+        const Gemma3nLayerWeights *lw = &m->w.layers[l];
+        const size_t D = hp->n_embd;
+        const float *active = stream(a, a->pred, D, hp->altup_active);
+        const float inv_sqrt2 = 1.0f / sqrtf(2.0f);
+
+        altup_predict(m, lw, a);
+        for (uint32_t t = 0; t < a->T; t++)
+                op_rmsnorm(a->an + t * D, active + t * D, lw->attn_norm, D, hp->norm_eps);
+        laurel(m, lw, a);
+        attention(m, l, kv, pos0, a);   /* -> a->tmp */
+        for (uint32_t t = 0; t < a->T; t++) {
+                float *attn = a->tmp + t * D, *al = a->al + t * D;
+                op_rmsnorm(attn, attn, lw->post_attention_norm, D, hp->norm_eps);
+                for (size_t i = 0; i < D; i++)
+                        al[i] = ((active[t * D + i] + attn[i]) + a->lo[t * D + i]) * inv_sqrt2;
+        }
+        feed_forward(m, l, F, a);
+        altup_correct(m, lw, a);
+        inject_per_layer_input(m, l, a);
+}
+
+/* ---- Output: AltUp merge, final norm, LM head, soft-cap (HF: Gemma3nTextModel tail) ---------- */
+
+static void output_logits(const Gemma3nModel *m, Activations *a, uint32_t t, float *logits) {
+        const Gemma3nHParams *hp = &m->hp;
+        const size_t D = hp->n_embd;
+        const float *h0 = stream(a, a->h, D, 0) + t * D;
+        float *z = a->z, *y = a->y;
+
+        memcpy(z, h0, D * sizeof(float));
+        for (uint32_t j = 1; j < hp->n_altup; j++) {
+                matmul(&m->w.altup_unembd_proj[j - 1], D, D, stream(a, a->h, D, j) + t * D, D, y, D, 1);
+                rescale_to(y, h0, D);
+                for (size_t i = 0; i < D; i++)
+                        z[i] += y[i];
+        }
+        for (size_t i = 0; i < D; i++)
+                z[i] /= (float) hp->n_altup;
+        op_rmsnorm(z, z, m->w.output_norm, D, hp->norm_eps);
+        const Tensor *head = m->w.has_output ? &m->w.output : &m->w.token_embd;
+        matmul(head, hp->n_vocab, D, z, D, logits, hp->n_vocab, 1);
+        if (hp->final_softcap > 0.0f)
+                for (size_t i = 0; i < hp->n_vocab; i++)
+                        logits[i] = hp->final_softcap * tanhf(logits[i] / hp->final_softcap);
+}
+
+/* ---- Driver ---------------------------------------------------------------------------------- */
+
+static int forward_ubatch(const Gemma3nModel *m, const Gemma3nSlice *slice, KvCache *kv, const Gemma3nBatch *b,
+                          uint32_t t0, uint32_t T, float *logits, GemmaError *err) {
+        Activations a = { 0 };
+        const uint32_t pos0 = kv->n_pos;
+        const bool last_ubatch = t0 + T == b->n_tokens;
+
+        if (activations_alloc(m, kv, T, &a) < 0)
+                return gemma_error_set(err, -ENOMEM, "forward: out of memory for a batch of %u tokens", T);
+
+        embed_tokens(m, b, t0, &a);
+        per_layer_inputs(m, b, t0, &a);
+        altup_init(m, &a);
+        for (uint32_t l = 0; l < m->hp.n_layer; l++)
+                decoder_layer(m, l, slice->ffn_units[l], kv, pos0, &a);
+
+        if (b->logits_all) {
+                for (uint32_t t = 0; t < T; t++)
+                        output_logits(m, &a, t, logits + (size_t) (t0 + t) * m->hp.n_vocab);
+        } else if (last_ubatch)
+                output_logits(m, &a, T - 1, logits);
+
+        kv->n_pos += T;
+        activations_free(&a);
+        return 0;
+}
+
+int gemma3n_forward(const Gemma3nModel *m, const Gemma3nSlice *slice, KvCache *kv, const Gemma3nBatch *b,
+                    float *logits, GemmaError *err) {
+        const Gemma3nHParams *hp = &m->hp;
+        Gemma3nSlice full;
+        int k;
+
+        if (b->n_tokens == 0)
+                return gemma_error_set(err, -EINVAL, "forward: empty batch");
+        if (kv->n_layer != hp->n_layer || kv->kv_dim != hp->n_head_kv * hp->head_dim)
+                return gemma_error_set(err, -EINVAL, "forward: KV cache was made for another model");
+        if (b->n_tokens > kv->n_ctx - kv->n_pos)
+                return gemma_error_set(err, -ENOSPC, "forward: %u tokens do not fit: %u of %u context positions are used",
+                                       b->n_tokens, kv->n_pos, kv->n_ctx);
+        if (b->has_embd && !b->embd)
+                return gemma_error_set(err, -EINVAL, "forward: embedding positions given without embeddings");
+        for (uint32_t t = 0; t < b->n_tokens; t++) {
+                if (b->has_embd && b->has_embd[t])
+                        continue;
+                if (b->tokens[t] < 0 || (uint32_t) b->tokens[t] >= hp->n_vocab)
+                        return gemma_error_set(err, -EINVAL, "forward: token id %d at position %u is out of range (vocabulary %u)",
+                                               b->tokens[t], t, hp->n_vocab);
+        }
+        if (!slice) {
+                gemma3n_slice_full(m, &full);
+                slice = &full;
+        } else if ((k = gemma3n_slice_validate(m, slice, err)) < 0)
+                return k;
+
+        for (uint32_t t0 = 0; t0 < b->n_tokens; t0 += kv->max_ubatch) {
+                uint32_t T = MIN(kv->max_ubatch, b->n_tokens - t0);
+                if ((k = forward_ubatch(m, slice, kv, b, t0, T, logits, err)) < 0)
+                        return k;
+        }
+        return 0;
+}
+
+/* ---- Slices and KV shape --------------------------------------------------------------------- */
+
+void gemma3n_slice_full(const Gemma3nModel *m, Gemma3nSlice *ret) {
+        memset(ret, 0, sizeof(*ret));
+        for (uint32_t l = 0; l < m->hp.n_layer; l++)
+                ret->ffn_units[l] = m->hp.n_ff[l];
+}
+
+int gemma3n_slice_validate(const Gemma3nModel *m, const Gemma3nSlice *s, GemmaError *err) {
+        for (uint32_t l = 0; l < m->hp.n_layer; l++) {
+                const uint32_t units = s->ffn_units[l];
+                const TypeTraits *tt = type_traits(m->w.layers[l].ffn_down.type);
+                if (units == 0 || units > m->hp.n_ff[l])
+                        return gemma_error_set(err, -EINVAL, "slice: layer %u uses %u FFN units (allowed 1..%u)", l, units,
+                                               m->hp.n_ff[l]);
+                if (units % tt->block_elems != 0)
+                        return gemma_error_set(err, -EINVAL,
+                                               "slice: layer %u: %u FFN units is not a multiple of %zu (the %s block size of ffn_down)",
+                                               l, units, tt->block_elems, tt->name);
+        }
+        return 0;
+}
+
+int gemma3n_slice_uniform(const Gemma3nModel *m, uint32_t units, Gemma3nSlice *ret, GemmaError *err) {
+        Gemma3nSlice s;
+        int k;
+
+        uint32_t widest = 0;
+        for (uint32_t l = 0; l < m->hp.n_layer; l++)
+                widest = MAX(widest, m->hp.n_ff[l]);
+        if (units == 0 || units > widest)
+                return gemma_error_set(err, -EINVAL, "slice: %u FFN units requested (allowed 1..%u, the widest layer)", units,
+                                       widest);
+        gemma3n_slice_full(m, &s);
+        for (uint32_t l = 0; l < m->hp.n_layer; l++)
+                s.ffn_units[l] = MIN(units, m->hp.n_ff[l]);
+        if ((k = gemma3n_slice_validate(m, &s, err)) < 0)
+                return k;
+        *ret = s;
+        return 0;
+}
+
+int gemma3n_kv_cache_new(const Gemma3nModel *m, uint32_t n_ctx, uint32_t max_ubatch, KvCache **ret, GemmaError *err) {
+        const Gemma3nHParams *hp = &m->hp;
+        uint32_t window[GEMMA3N_MAX_LAYERS];
+
+        for (uint32_t l = 0; l < hp->n_layer; l++)
+                window[l] = !gemma3n_layer_owns_kv(hp, l) ? 0 : hp->is_swa[l] ? hp->sliding_window : KV_LAYER_FULL;
+        return kv_cache_new(hp->n_layer, window, hp->n_head_kv * hp->head_dim, n_ctx, max_ubatch, ret, err);
+}

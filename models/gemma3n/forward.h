@@ -1,0 +1,48 @@
+/* The Gemma 3n text decoder forward pass: a batch of positions in, logits out, KV cache updated. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/error.h"
+#include "kv/kv-cache.h"
+#include "model.h"
+
+/* A MatFormer slice: how many FFN units (the first rows of gate/up, first columns of down) each
+ * layer uses. Applied as a view of the full weights, never a copy. */
+typedef struct Gemma3nSlice {
+        uint32_t ffn_units[GEMMA3N_MAX_LAYERS];
+} Gemma3nSlice;
+
+/* The full model: every layer uses all its FFN units. */
+void gemma3n_slice_full(const Gemma3nModel *m, Gemma3nSlice *ret);
+
+/* Every layer uses its first `units` FFN units (capped at each layer's width, for models whose
+ * layers differ). Fails when units is zero, wider than the widest layer, or not a whole number of
+ * quantisation blocks of ffn_down's type. */
+int gemma3n_slice_uniform(const Gemma3nModel *m, uint32_t units, Gemma3nSlice *ret, GemmaError *err);
+
+/* Checks a slice against the model (1..n_ff units, whole blocks of ffn_down). */
+int gemma3n_slice_validate(const Gemma3nModel *m, const Gemma3nSlice *s, GemmaError *err);
+
+typedef struct Gemma3nBatch {
+        uint32_t n_tokens;
+        /* Token ids, one per position. At positions with an embedding input the id is ignored. */
+        const int32_t *tokens;
+        /* Optional soft-token input (audio and vision encoders): where has_embd[t] is true,
+         * embd[t * n_embd ...] replaces the scaled token embedding, and the position's per-layer
+         * input uses the padding token's row, as the reference model does. */
+        const float *embd;
+        const bool *has_embd;
+        /* Logits for every position ([n_tokens x n_vocab]); otherwise only for the last. */
+        bool logits_all;
+} Gemma3nBatch;
+
+/* Runs the batch at positions kv->n_pos.. and advances kv->n_pos. Batches longer than
+ * kv->max_ubatch are split. logits receives n_vocab floats per requested position.
+ * Errors: -EINVAL (bad token id, bad slice), -ENOSPC (context full: nothing is changed). */
+int gemma3n_forward(const Gemma3nModel *m, const Gemma3nSlice *slice, KvCache *kv, const Gemma3nBatch *batch,
+                    float *logits, GemmaError *err);
+
+/* A KV cache shaped for the model: sliding layers keep their window, KV-sharing layers nothing. */
+int gemma3n_kv_cache_new(const Gemma3nModel *m, uint32_t n_ctx, uint32_t max_ubatch, KvCache **ret, GemmaError *err);

@@ -1,0 +1,21 @@
+#!/bin/bash
+# Installs the Debian 12 packages that building and testing gemmad need, and only those missing.
+# Runs apt-get as root, or through sudo.
+set -euo pipefail
+packages=(
+        gcc meson ninja-build pkg-config   # build
+        libcmocka-dev                      # unit tests
+        clang libclang-rt-14-dev           # libFuzzer targets, sanitizer runtimes
+        python3                            # meson, and the test summary
+)
+missing=()
+for p in "${packages[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "Installing: ${missing[*]}"
+sudo=()
+[ "$(id -u)" -eq 0 ] || sudo=(sudo)
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -q
+"${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,342 @@
+/* The Gemma 3n decoder on generated models: hyperparameters as written, batch vs one-at-a-time
+ * decoding, soft-token (embedding) inputs, MatFormer slice views, and the forward pass's
+ * errors. The numerics against an independent implementation live in tests/oracle/. */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "cpu/matmul.h"
+#include "gemma3n/forward.h"
+#include "gemma3n/make-test.h"
+#include "harness/test-util.h"
+#include "tensor/type-traits.h"
+
+typedef struct Fixture {
+        char *dir;
+        char path[512];
+        Gemma3nModel *model;
+} Fixture;
+
+static Fixture *fixture_new(const Gemma3nTestSpec *spec) {
+        Fixture *fx = calloc(1, sizeof(*fx));
+        GemmaError err = { 0 };
+        assert_non_null(fx);
+        fx->dir = test_tmpdir();
+        assert_non_null(fx->dir);
+        snprintf(fx->path, sizeof(fx->path), "%s/model.gguf", fx->dir);
+        if (gemma3n_make_test_model(spec, fx->path, &err) < 0)
+                fail_msg("make-test: %s", err.message);
+        if (gemma3n_model_load(fx->path, &fx->model, &err) < 0)
+                fail_msg("load: %s", err.message);
+        return fx;
+}
+
+static void fixture_free(Fixture *fx) {
+        gemma3n_model_free(fx->model);
+        test_tmpdir_remove(fx->dir);
+        free(fx);
+}
+
+/* Logits of every position: in one batch (split into micro-batches of `ubatch`), or one at a time. */
+static float *run(const Gemma3nModel *m, const Gemma3nSlice *slice, const int32_t *tokens, const float *embd,
+                  const bool *has_embd, uint32_t n, uint32_t ubatch, bool decode) {
+        KvCache *kv = NULL;
+        GemmaError err = { 0 };
+        float *logits = calloc((size_t) n * m->hp.n_vocab, sizeof(float));
+        assert_non_null(logits);
+        if (gemma3n_kv_cache_new(m, n, decode ? 1 : ubatch, &kv, &err) < 0)
+                fail_msg("kv: %s", err.message);
+        if (decode) {
+                for (uint32_t t = 0; t < n; t++) {
+                        Gemma3nBatch b = { .n_tokens = 1, .tokens = tokens + t,
+                                           .embd = embd ? embd + (size_t) t * m->hp.n_embd : NULL,
+                                           .has_embd = has_embd ? has_embd + t : NULL, .logits_all = true };
+                        if (gemma3n_forward(m, slice, kv, &b, logits + (size_t) t * m->hp.n_vocab, &err) < 0)
+                                fail_msg("forward: %s", err.message);
+                }
+        } else {
+                Gemma3nBatch b = { .n_tokens = n, .tokens = tokens, .embd = embd, .has_embd = has_embd,
+                                   .logits_all = true };
+                if (gemma3n_forward(m, slice, kv, &b, logits, &err) < 0)
+                        fail_msg("forward: %s", err.message);
+        }
+        assert_int_equal(kv->n_pos, n);
+        kv_cache_free(kv);
+        return logits;
+}
+
+static void random_tokens(int32_t *tokens, uint32_t n, uint32_t vocab, uint64_t seed) {
+        for (uint32_t i = 0; i < n; i++) {
+                seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+                tokens[i] = (int32_t) ((seed >> 33) % vocab);
+        }
+        tokens[0] = 2;
+}
+
+/* ---- Hyperparameters ---------------------------------------------------------------------- */
+
+static void test_hparams_load_matches_spec(void **state) {
+        Gemma3nTestSpec spec;
+        gemma3n_test_spec_default(&spec);
+        spec.n_layer = 12;
+        spec.swa_period = 4;         /* layers 3, 7, 11 global */
+        spec.n_kv_shared = 4;        /* layers 8..11 share */
+        spec.n_sparse_layers = 5;
+        for (uint32_t l = 0; l < spec.n_layer; l++)
+                spec.n_ff[l] = 64 + 32 * (l % 3);
+        Fixture *fx = fixture_new(&spec);
+        const Gemma3nHParams *hp = &fx->model->hp;
+
+        assert_int_equal(hp->n_layer, 12);
+        assert_int_equal(hp->n_embd, spec.n_embd);
+        assert_int_equal(hp->n_head, spec.n_head);
+        assert_int_equal(hp->n_head_kv, spec.n_head_kv);
+        assert_int_equal(hp->head_dim, spec.head_dim);
+        assert_int_equal(hp->n_vocab, spec.n_vocab);
+        assert_int_equal(hp->n_kv_shared, 4);
+        assert_int_equal(hp->laurel_rank, 64);
+        for (uint32_t l = 0; l < 12; l++) {
+                assert_int_equal(hp->n_ff[l], 64 + 32 * (l % 3));
+                assert_int_equal(hp->is_swa[l], l % 4 != 3);
+                assert_true((hp->sparsity_k[l] > 0) == (l < 5));
+        }
+        /* Worked out by hand: layers 0..7 own KV; sliding 8, 9, 10 read layer 6 (the last sliding
+         * layer before 8), global 11 reads layer 7. */
+        for (uint32_t l = 0; l < 8; l++)
+                assert_int_equal(hp->kv_source[l], l);
+        assert_int_equal(hp->kv_source[8], 6);
+        assert_int_equal(hp->kv_source[9], 6);
+        assert_int_equal(hp->kv_source[10], 6);
+        assert_int_equal(hp->kv_source[11], 7);
+        fixture_free(fx);
+}
+
+static void test_kv_cache_shape_follows_layers(void **state) {
+        Gemma3nTestSpec spec;
+        gemma3n_test_spec_default(&spec);   /* 8 layers, period 5, 2 shared, window 8 */
+        Fixture *fx = fixture_new(&spec);
+        KvCache *kv = NULL;
+        GemmaError err = { 0 };
+        assert_int_equal(gemma3n_kv_cache_new(fx->model, 100, 4, &kv, &err), 0);
+        for (uint32_t l = 0; l < 8; l++) {
+                uint32_t want = l >= 6 ? 0 : l == 4 ? 100 : 8 + 4 - 1;
+                assert_int_equal(kv->layers[l].capacity, want);
+        }
+        kv_cache_free(kv);
+        fixture_free(fx);
+}
+
+/* ---- Batch vs decode ----------------------------------------------------------------------- */
+
+static void check_batch_equals_decode(const Gemma3nTestSpec *spec, uint32_t n, uint32_t ubatch) {
+        Fixture *fx = fixture_new(spec);
+        int32_t *tokens = calloc(n, sizeof(*tokens));
+        random_tokens(tokens, n, spec->n_vocab, spec->seed);
+        float *batch = run(fx->model, NULL, tokens, NULL, NULL, n, n, false);
+        float *split = run(fx->model, NULL, tokens, NULL, NULL, n, ubatch, false);
+        float *decode = run(fx->model, NULL, tokens, NULL, NULL, n, 1, true);
+        size_t total = (size_t) n * spec->n_vocab;
+        for (size_t i = 0; i < total; i++)
+                assert_true(isfinite(batch[i]));
+        assert_true(test_close_rel("decode vs batch", decode, batch, total, 1e-5));
+        assert_true(test_close_rel("micro-batches vs batch", split, batch, total, 1e-5));
+        free(batch);
+        free(split);
+        free(decode);
+        free(tokens);
+        fixture_free(fx);
+}
+
+static void test_forward_decode_equals_batch(void **state) {
+        Gemma3nTestSpec spec;
+        gemma3n_test_spec_default(&spec);
+        /* 30 tokens with a window of 8 and micro-batches of 3: the sliding ring wraps many times. */
+        check_batch_equals_decode(&spec, 30, 3);
+}
+
+static void test_forward_decode_equals_batch_no_kv_sharing(void **state) {
+        Gemma3nTestSpec spec;
+        gemma3n_test_spec_default(&spec);
+        spec.n_kv_shared = 0;
+        spec.n_head = 4;
+        spec.n_head_kv = 2;
+        spec.seed = 7;
+        check_batch_equals_decode(&spec, 20, 5);
+}
+
+static void test_forward_decode_equals_batch_quantized(void **state) {
+        Gemma3nTestSpec spec;
+        gemma3n_test_spec_default(&spec);
+        spec.type = GGML_TYPE_Q8_0;
+        spec.ple_type = GGML_TYPE_Q4_0;
+        spec.seed = 11;
+        check_batch_equals_decode(&spec, 16, 16);
+}
+
+/* ---- Embedding (soft-token) input ----------------------------------------------------------- */
+
+static void test_forward_embedding_input_matches_pad_token(void **state) {
+        /* A soft token takes the padding token's per-layer row. So feeding the padding token's own
+         * scaled embedding as a soft token must give exactly what feeding id 0 gives. */
+        Gemma3nTestSpec spec;
+        gemma3n_test_spec_default(&spec);
+        Fixture *fx = fixture_new(&spec);
+        const Gemma3nModel *m = fx->model;
+        const uint32_t n = 12, D = m->hp.n_embd;
+        int32_t tokens[12];
+        bool has_embd[12] = { false };
+        float *embd = calloc((size_t) n * D, sizeof(float));
+        random_tokens(tokens, n, spec.n_vocab, 5);
+        for (uint32_t t = 3; t < 7; t++) {
+                tokens[t] = 0;
+                has_embd[t] = true;
+                tensor_dequant_row(&m->w.token_embd, 0, embd + (size_t) t * D, D);
+                for (uint32_t i = 0; i < D; i++)
+                        embd[(size_t) t * D + i] *= sqrtf((float) D);
+        }
+        float *by_id = run(m, NULL, tokens, NULL, NULL, n, n, false);
+        /* The id at a soft-token position is ignored: put a different one there. */
+        for (uint32_t t = 3; t < 7; t++)
+                tokens[t] = 42;
+        float *by_embd = run(m, NULL, tokens, embd, has_embd, n, n, false);
+        float *by_embd_decode = run(m, NULL, tokens, embd, has_embd, n, 1, true);
+        size_t total = (size_t) n * m->hp.n_vocab;
+        assert_true(test_close_rel("soft token vs pad id", by_embd, by_id, total, 1e-6));
+        assert_true(test_close_rel("soft token decode vs batch", by_embd_decode, by_embd, total, 1e-5));
+        free(by_id);
+        free(by_embd);
+        free(by_embd_decode);
+        free(embd);
+        fixture_free(fx);
+}
+
+static void test_forward_embedding_input_changes_output(void **state) {
+        /* An arbitrary soft token changes its own and later positions, never earlier ones. */
+        Gemma3nTestSpec spec;
+        gemma3n_test_spec_default(&spec);
+        Fixture *fx = fixture_new(&spec);
+        const Gemma3nModel *m = fx->model;
+        const uint32_t n = 8, D = m->hp.n_embd, V = m->hp.n_vocab;
+        int32_t tokens[8];
+        bool has_embd[8] = { false };
+        float *embd = calloc((size_t) n * D, sizeof(float));
+        random_tokens(tokens, n, spec.n_vocab, 9);
+        has_embd[4] = true;
+        for (uint32_t i = 0; i < D; i++)
+                embd[4 * D + i] = sinf((float) i);
+        float *plain = run(m, NULL, tokens, NULL, NULL, n, n, false);
+        float *soft = run(m, NULL, tokens, embd, has_embd, n, n, false);
+        assert_true(test_close_rel("positions before the soft token", soft, plain, 4 * (size_t) V, 0));
+        double diff = 0;
+        for (size_t i = 4 * (size_t) V; i < (size_t) n * V; i++)
+                diff = fmax(diff, fabs(soft[i] - plain[i]));
+        assert_true(diff > 1e-3);
+        free(plain);
+        free(soft);
+        free(embd);
+        fixture_free(fx);
+}
+
+/* ---- MatFormer slices ----------------------------------------------------------------------- */
+
+static void test_slice_full_width_equals_full_model(void **state) {
+        Gemma3nTestSpec spec;
+        gemma3n_test_spec_default(&spec);
+        Fixture *fx = fixture_new(&spec);
+        Gemma3nSlice slice;
+        GemmaError err = { 0 };
+        int32_t tokens[10];
+        random_tokens(tokens, 10, spec.n_vocab, 3);
+        assert_int_equal(gemma3n_slice_uniform(fx->model, 128, &slice, &err), 0);   /* the full width */
+        float *full = run(fx->model, NULL, tokens, NULL, NULL, 10, 10, false);
+        float *sliced = run(fx->model, &slice, tokens, NULL, NULL, 10, 10, false);
+        assert_true(test_close_rel("full-width slice", sliced, full, 10 * (size_t) spec.n_vocab, 0));
+        assert_int_equal(gemma3n_slice_uniform(fx->model, 64, &slice, &err), 0);
+        float *half = run(fx->model, &slice, tokens, NULL, NULL, 10, 10, false);
+        assert_true(test_rel_error(half, full, 10 * (size_t) spec.n_vocab, NULL) > 1e-3);
+        free(full);
+        free(sliced);
+        free(half);
+        fixture_free(fx);
+}
+
+static void test_slice_validate_rejects_bad_widths(void **state) {
+        Gemma3nTestSpec spec;
+        gemma3n_test_spec_default(&spec);
+        spec.type = GGML_TYPE_Q8_0;
+        Fixture *fx = fixture_new(&spec);
+        Gemma3nSlice slice;
+        GemmaError err = { 0 };
+        assert_int_equal(gemma3n_slice_uniform(fx->model, 0, &slice, &err), -EINVAL);
+        assert_int_equal(gemma3n_slice_uniform(fx->model, 160, &slice, &err), -EINVAL);
+        assert_non_null(strstr(err.message, "allowed 1..128"));
+        assert_int_equal(gemma3n_slice_uniform(fx->model, 40, &slice, &err), -EINVAL);   /* not whole q8_0 blocks */
+        assert_non_null(strstr(err.message, "not a multiple of 32"));
+        gemma3n_slice_full(fx->model, &slice);
+        slice.ffn_units[3] = spec.n_ff[3] + 32;
+        assert_int_equal(gemma3n_slice_validate(fx->model, &slice, &err), -EINVAL);
+        assert_non_null(strstr(err.message, "layer 3"));
+        fixture_free(fx);
+}
+
+/* ---- Errors ---------------------------------------------------------------------------------- */
+
+static void test_forward_rejects_bad_token_and_overflow(void **state) {
+        Gemma3nTestSpec spec;
+        gemma3n_test_spec_default(&spec);
+        Fixture *fx = fixture_new(&spec);
+        KvCache *kv = NULL;
+        GemmaError err = { 0 };
+        float *logits = calloc(spec.n_vocab * 4, sizeof(float));
+        int32_t bad[2] = { 2, (int32_t) spec.n_vocab };
+        int32_t neg[1] = { -1 };
+        int32_t ok[4] = { 2, 10, 11, 12 };
+
+        assert_int_equal(gemma3n_kv_cache_new(fx->model, 3, 8, &kv, &err), 0);
+        Gemma3nBatch b = { .n_tokens = 2, .tokens = bad, .logits_all = true };
+        assert_int_equal(gemma3n_forward(fx->model, NULL, kv, &b, logits, &err), -EINVAL);
+        assert_non_null(strstr(err.message, "out of range"));
+        b = (Gemma3nBatch) { .n_tokens = 1, .tokens = neg };
+        assert_int_equal(gemma3n_forward(fx->model, NULL, kv, &b, logits, &err), -EINVAL);
+        b = (Gemma3nBatch) { .n_tokens = 4, .tokens = ok };
+        assert_int_equal(gemma3n_forward(fx->model, NULL, kv, &b, logits, &err), -ENOSPC);
+        assert_non_null(strstr(err.message, "do not fit"));
+        assert_int_equal(kv->n_pos, 0);   /* nothing was consumed */
+        b.n_tokens = 3;
+        assert_int_equal(gemma3n_forward(fx->model, NULL, kv, &b, logits, &err), 0);
+        assert_int_equal(kv->n_pos, 3);
+        kv_cache_free(kv);
+        free(logits);
+        fixture_free(fx);
+}
+
+static void test_make_test_spec_rejects_impossible_sharing(void **state) {
+        Gemma3nTestSpec spec;
+        GemmaError err = { 0 };
+        gemma3n_test_spec_default(&spec);
+        spec.n_layer = 5;
+        spec.n_kv_shared = 1;   /* layer 4 is global and layers 0..3 are all sliding */
+        assert_int_equal(gemma3n_test_spec_validate(&spec, &err), -EINVAL);
+        assert_non_null(strstr(err.message, "no earlier global layer"));
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_hparams_load_matches_spec),
+                cmocka_unit_test(test_kv_cache_shape_follows_layers),
+                cmocka_unit_test(test_forward_decode_equals_batch),
+                cmocka_unit_test(test_forward_decode_equals_batch_no_kv_sharing),
+                cmocka_unit_test(test_forward_decode_equals_batch_quantized),
+                cmocka_unit_test(test_forward_embedding_input_matches_pad_token),
+                cmocka_unit_test(test_forward_embedding_input_changes_output),
+                cmocka_unit_test(test_slice_full_width_equals_full_model),
+                cmocka_unit_test(test_slice_validate_rejects_bad_widths),
+                cmocka_unit_test(test_forward_rejects_bad_token_and_overflow),
+                cmocka_unit_test(test_make_test_spec_rejects_impossible_sharing),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
