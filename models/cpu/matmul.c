@@ -1,20 +1,15 @@
-/* Matmul dispatch: a table of kernels per weight type, reference kernels at the end. */
+/* Matmul: activations prepared once per call in the kernel's format, output rows split across
+ * the compute threads, one dot kernel per (row, token). */
 #include "matmul.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <stdlib.h>
 
 #include "base/alloc.h"
+#include "cpu-features.h"
+#include "kernels.h"
 #include "tensor/type-traits.h"
-
-typedef void (*MatmulFn)(const Tensor *w, size_t n_out, size_t n_in, const float *x, size_t x_stride,
-                         float *y, size_t y_stride, size_t n_tokens);
-
-typedef struct MatmulKernel {
-        int type;                /* -1: any type */
-        const char *name;
-        MatmulFn fn;
-} MatmulKernel;
 
 void tensor_dequant_row(const Tensor *w, size_t row, float *dst, size_t n) {
         const TypeTraits *t = type_traits(w->type);
@@ -22,59 +17,90 @@ void tensor_dequant_row(const Tensor *w, size_t row, float *dst, size_t n) {
         t->dequant_ref(tensor_row(w, row), dst, n);
 }
 
-/* F32 weights need no conversion: dot straight from the mapping. */
-static void matmul_f32_ref(const Tensor *w, size_t n_out, size_t n_in, const float *x, size_t x_stride,
-                           float *y, size_t y_stride, size_t n_tokens) {
-        for (size_t o = 0; o < n_out; o++) {
-                const float *row = tensor_row(w, o);
-                for (size_t t = 0; t < n_tokens; t++) {
-                        const float *xt = x + t * x_stride;
-                        float sum = 0.0f;
-                        for (size_t i = 0; i < n_in; i++)
-                                sum += row[i] * xt[i];
-                        y[t * y_stride + o] = sum;
-                }
+int cpu_compute_new(uint32_t n_threads, CpuCompute **ret, GemmaError *err) {
+        CpuCompute *c = new0(CpuCompute, 1);
+        int k;
+        if (!c)
+                return gemma_error_set(err, -ENOMEM, "out of memory");
+        if ((k = threadpool_new(n_threads, &c->pool, err)) < 0) {
+                free(c);
+                return k;
         }
+        c->features = cpu_features_get();
+        *ret = c;
+        return 0;
 }
 
-/* Any type: dequantise one weight row (the type's reference function), then dot it with every
- * token, so each row is converted once per call whatever the number of tokens. */
-static void matmul_dequant_ref(const Tensor *w, size_t n_out, size_t n_in, const float *x, size_t x_stride,
-                               float *y, size_t y_stride, size_t n_tokens) {
-        float *row = malloc_multiply(n_in, sizeof(float));
-        if (!row)
-                abort();   /* n_in floats: a few KiB; failing here means the process is already lost */
-        for (size_t o = 0; o < n_out; o++) {
-                tensor_dequant_row(w, o, row, n_in);
-                for (size_t t = 0; t < n_tokens; t++) {
-                        const float *xt = x + t * x_stride;
-                        float sum = 0.0f;
-                        for (size_t i = 0; i < n_in; i++)
-                                sum += row[i] * xt[i];
-                        y[t * y_stride + o] = sum;
-                }
-        }
-        free(row);
-}
-
-static const MatmulKernel kernels[] = {
-        { GGML_TYPE_F32, "f32-ref", matmul_f32_ref },
-        { -1, "dequant-ref", matmul_dequant_ref },
-};
-
-static const MatmulKernel *kernel_for(unsigned type) {
-        for (size_t i = 0; i < sizeof(kernels) / sizeof(kernels[0]); i++)
-                if (kernels[i].type < 0 || (unsigned) kernels[i].type == type)
-                        return &kernels[i];
+CpuCompute *cpu_compute_free(CpuCompute *c) {
+        if (!c)
+                return NULL;
+        threadpool_free(c->pool);
+        free(c->act);
+        free(c);
         return NULL;
 }
 
-const char *matmul_kernel_name(unsigned type) {
-        return kernel_for(type)->name;
+const char *matmul_kernel_name(uint32_t type, uint32_t features) {
+        const DotKernel *k = dot_kernel_find(type, features);
+        return k ? k->name : "none";
 }
 
-void matmul(const Tensor *w, size_t n_out, size_t n_in, const float *x, size_t x_stride, float *y, size_t y_stride,
-            size_t n_tokens) {
-        assert(n_out <= w->ne[1] && n_in <= w->ne[0]);
-        kernel_for(w->type)->fn(w, n_out, n_in, x, x_stride, y, y_stride, n_tokens);
+typedef struct MatmulJob {
+        const DotKernel *kernel;
+        const Tensor *w;
+        size_t n_out, n_in, n_tokens;
+        const uint8_t *act;       /* prepared activations, act_stride bytes per token */
+        size_t act_stride;
+        float *y;
+        size_t y_stride;
+} MatmulJob;
+
+/* Rows are dealt out in equal contiguous ranges, so each thread streams its own part of the
+ * weights once; the row is reused from cache for every token. */
+static void matmul_part(void *userdata, uint32_t part, uint32_t n_parts) {
+        const MatmulJob *j = userdata;
+        size_t begin = j->n_out * part / n_parts, end = j->n_out * (part + 1) / n_parts;
+        for (size_t o = begin; o < end; o++) {
+                const void *row = tensor_row(j->w, o);
+                for (size_t t = 0; t < j->n_tokens; t++)
+                        j->kernel->dot(j->n_in, row, j->act + t * j->act_stride, &j->y[t * j->y_stride + o]);
+        }
+}
+
+void matmul(CpuCompute *c, const Tensor *w, size_t n_out, size_t n_in, const float *x, size_t x_stride, float *y,
+            size_t y_stride, size_t n_tokens) {
+        const uint32_t features = c ? c->features : cpu_features_get();
+        const DotKernel *kernel = dot_kernel_find(w->type, features);
+        void *scratch = NULL;
+
+        assert(kernel && n_out <= w->ne[1] && n_in <= w->ne[0]);
+        MatmulJob job = { .kernel = kernel, .w = w, .n_out = n_out, .n_in = n_in, .n_tokens = n_tokens,
+                          .y = y, .y_stride = y_stride };
+
+        if (kernel->act == ACT_F32) {
+                job.act = (const uint8_t *) x;
+                job.act_stride = x_stride * sizeof(float);
+        } else {
+                ActFormatInfo info = act_format_info(kernel->act, features);
+                assert(n_in % info.block_elems == 0);
+                job.act_stride = n_in / info.block_elems * info.block_bytes;
+                size_t need = job.act_stride * n_tokens;
+                if (c) {
+                        if (c->act_size < need) {
+                                void *a = realloc(c->act, need);
+                                if (!a)
+                                        abort();   /* activations of one batch: small next to the model */
+                                c->act = a;
+                                c->act_size = need;
+                        }
+                        scratch = c->act;
+                } else if (!(scratch = malloc(need ? need : 1)))
+                        abort();
+                for (size_t t = 0; t < n_tokens; t++)
+                        info.quantize(x + t * x_stride, (uint8_t *) scratch + t * job.act_stride, n_in);
+                job.act = scratch;
+        }
+        threadpool_run(c ? c->pool : NULL, matmul_part, &job);
+        if (!c)
+                free(scratch);
 }

@@ -1,23 +1,46 @@
-/* Matrix products against weights in any supported type. The one entry point every layer uses.
+/* Matrix products against weights in any supported type: the one entry point every layer uses.
  *
- * Each weight type has a row in a kernel table (matmul.c) with a name; the reference row
- * dequantises a weight row once and dots it with every token. Faster rows for a type replace
- * the reference by being listed before it, so callers never change. */
+ * matmul() prepares the activations once in the format the weight type's kernel pairs with
+ * (kernels.h), then splits the output rows across the compute threads. Which kernel runs is a
+ * table lookup by weight type and CPU features; matmul_kernel_name() says which, for logs and
+ * benchmarks. */
 #pragma once
 
 #include <stddef.h>
+#include <stdint.h>
 
+#include "base/error.h"
 #include "tensor/tensor.h"
+#include "threadpool.h"
+
+/* Per-engine compute state: the thread pool, the CPU features kernels may use, and scratch for
+ * prepared activations. Used by one thread at a time (the engine thread). */
+typedef struct CpuCompute {
+        ThreadPool *pool;
+        uint32_t features;
+        void *act;
+        size_t act_size;
+} CpuCompute;
+
+/* n_threads 0: one per physical core. */
+int cpu_compute_new(uint32_t n_threads, CpuCompute **ret, GemmaError *err);
+CpuCompute *cpu_compute_free(CpuCompute *c);
+
+static inline void cpu_compute_freep(CpuCompute **c) {
+        if (*c)
+                cpu_compute_free(*c);
+}
 
 /* y[t*y_stride + o] = sum_{i < n_in} W[o][i] * x[t*x_stride + i]
  * for o < n_out (the first n_out rows of W) and t < n_tokens.
  * n_in may be less than W's row length (MatFormer: the first n_in columns of ffn_down); it must
- * then be a multiple of the type's block size, which the model checks when a slice is chosen. */
-void matmul(const Tensor *w, size_t n_out, size_t n_in,
-            const float *x, size_t x_stride, float *y, size_t y_stride, size_t n_tokens);
+ * then be a multiple of the type's block size, which the model checks when a slice is chosen.
+ * c may be NULL: one thread, this machine's features, temporary scratch. */
+void matmul(CpuCompute *c, const Tensor *w, size_t n_out, size_t n_in, const float *x, size_t x_stride, float *y,
+            size_t y_stride, size_t n_tokens);
 
-/* The kernel that matmul() uses for a weight type, for logs and benchmarks. */
-const char *matmul_kernel_name(unsigned type);
+/* The kernel matmul() uses for a weight type with the given features, for logs and benchmarks. */
+const char *matmul_kernel_name(uint32_t type, uint32_t features);
 
 /* Dequantises the first n values of row `row` of w into dst (n a multiple of the block size). */
 void tensor_dequant_row(const Tensor *w, size_t row, float *dst, size_t n);

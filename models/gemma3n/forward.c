@@ -20,7 +20,9 @@
 
 /* Activations of one micro-batch. One allocation, carved into named arrays. */
 typedef struct Activations {
-        uint32_t T;
+        CpuCompute *c;    /* threads and scratch for matmul(); may be NULL */
+        uint32_t T;       /* rows; row t is at position pos0 + t */
+        uint32_t pos0;
         float *x0;        /* [T, D] scaled input embedding */
         float *pli;       /* [T, L*P] per-layer inputs */
         float *h;         /* [n, T, D] AltUp streams */
@@ -117,7 +119,7 @@ static void per_layer_inputs(const Gemma3nModel *m, const Gemma3nBatch *b, uint3
         const float combine_scale = 1.0f / sqrtf(2.0f);
         float *row = a->ple_row;
 
-        matmul(&m->w.per_layer_model_proj, LP, D, a->x0, D, a->pli, LP, a->T);   /* [T, L*P] */
+        matmul(a->c, &m->w.per_layer_model_proj, LP, D, a->x0, D, a->pli, LP, a->T);   /* [T, L*P] */
         for (uint32_t t = 0; t < a->T; t++) {
                 float *pli = a->pli + t * LP;
                 int32_t id = b->tokens[t0 + t];
@@ -157,7 +159,7 @@ static void altup_init(const Gemma3nModel *m, Activations *a) {
         memcpy(stream(a, a->h, D, 0), a->x0, a->T * D * sizeof(float));
         for (uint32_t j = 1; j < m->hp.n_altup; j++) {
                 float *hj = stream(a, a->h, D, j);
-                matmul(&m->w.altup_proj[j - 1], D, D, a->x0, D, hj, D, a->T);
+                matmul(a->c, &m->w.altup_proj[j - 1], D, D, a->x0, D, hj, D, a->T);
                 for (uint32_t t = 0; t < a->T; t++)
                         rescale_to(hj + t * D, a->x0 + t * D, D);
         }
@@ -231,8 +233,8 @@ static void altup_correct(const Gemma3nModel *m, const Gemma3nLayerWeights *lw, 
 
 static void laurel(const Gemma3nModel *m, const Gemma3nLayerWeights *lw, Activations *a) {
         const size_t D = m->hp.n_embd, R = m->hp.laurel_rank;
-        matmul(&lw->laurel_l, R, D, a->an, D, a->lmid, R, a->T);   /* [T, R] */
-        matmul(&lw->laurel_r, D, R, a->lmid, R, a->lo, D, a->T);   /* [T, D] */
+        matmul(a->c, &lw->laurel_l, R, D, a->an, D, a->lmid, R, a->T);   /* [T, R] */
+        matmul(a->c, &lw->laurel_r, D, R, a->lmid, R, a->lo, D, a->T);   /* [T, D] */
         for (uint32_t t = 0; t < a->T; t++) {
                 float *lo = a->lo + t * D;
                 op_rmsnorm(lo, lo, lw->laurel_post_norm, D, m->hp.norm_eps);
@@ -243,7 +245,8 @@ static void laurel(const Gemma3nModel *m, const Gemma3nLayerWeights *lw, Activat
 
 /* ---- Attention (HF: Gemma3nTextAttention) ---------------------------------------------------- */
 
-static void attention(const Gemma3nModel *m, uint32_t l, KvCache *kv, uint32_t pos0, Activations *a) {
+static void attention(const Gemma3nModel *m, uint32_t l, KvCache *kv, Activations *a) {
+        const uint32_t pos0 = a->pos0;
         const Gemma3nHParams *hp = &m->hp;
         const Gemma3nLayerWeights *lw = &m->w.layers[l];
         const size_t D = hp->n_embd, Dh = hp->head_dim, H = hp->n_head, Hkv = hp->n_head_kv;
@@ -252,7 +255,7 @@ static void attention(const Gemma3nModel *m, uint32_t l, KvCache *kv, uint32_t p
         const uint32_t src = hp->kv_source[l];
 
         /* Queries: own projection, per-head RMSNorm, RoPE at the token's position. */
-        matmul(&lw->attn_q, qd, D, a->an, D, a->q, qd, a->T);
+        matmul(a->c, &lw->attn_q, qd, D, a->an, D, a->q, qd, a->T);
         for (uint32_t t = 0; t < a->T; t++)
                 for (size_t h = 0; h < H; h++) {
                         float *qh = a->q + t * qd + h * Dh;
@@ -262,8 +265,8 @@ static void attention(const Gemma3nModel *m, uint32_t l, KvCache *kv, uint32_t p
 
         /* Keys and values, only for layers that own KV; sharing layers read their source's. */
         if (src == l) {
-                matmul(&lw->attn_k, kvd, D, a->an, D, a->k, kvd, a->T);
-                matmul(&lw->attn_v, kvd, D, a->an, D, a->v, kvd, a->T);
+                matmul(a->c, &lw->attn_k, kvd, D, a->an, D, a->k, kvd, a->T);
+                matmul(a->c, &lw->attn_v, kvd, D, a->an, D, a->v, kvd, a->T);
                 for (uint32_t t = 0; t < a->T; t++) {
                         for (size_t h = 0; h < Hkv; h++) {
                                 float *kh = a->k + t * kvd + h * Dh, *vh = a->v + t * kvd + h * Dh;
@@ -303,7 +306,7 @@ static void attention(const Gemma3nModel *m, uint32_t l, KvCache *kv, uint32_t p
                         }
                 }
         }
-        matmul(&lw->attn_output, D, qd, a->o, qd, a->tmp, D, a->T);   /* [T, D] */
+        matmul(a->c, &lw->attn_output, D, qd, a->o, qd, a->tmp, D, a->T);   /* [T, D] */
 }
 
 /* ---- Feed-forward (HF: Gemma3nTextMLP with _gaussian_topk) ----------------------------------- */
@@ -316,8 +319,8 @@ static void feed_forward(const Gemma3nModel *m, uint32_t l, uint32_t F, Activati
 
         for (uint32_t t = 0; t < a->T; t++)
                 op_rmsnorm(a->tmp + t * D, a->al + t * D, lw->ffn_norm, D, hp->norm_eps);
-        matmul(&lw->ffn_gate, F, D, a->tmp, D, a->gate, F, a->T);   /* [T, F] */
-        matmul(&lw->ffn_up, F, D, a->tmp, D, a->up, F, a->T);       /* [T, F] */
+        matmul(a->c, &lw->ffn_gate, F, D, a->tmp, D, a->gate, F, a->T);   /* [T, F] */
+        matmul(a->c, &lw->ffn_up, F, D, a->tmp, D, a->up, F, a->T);       /* [T, F] */
         for (uint32_t t = 0; t < a->T; t++) {
                 float *g = a->gate + (size_t) t * F, *u = a->up + (size_t) t * F;
                 if (hp->sparsity_k[l] > 0.0f)
@@ -325,7 +328,7 @@ static void feed_forward(const Gemma3nModel *m, uint32_t l, uint32_t F, Activati
                 for (size_t i = 0; i < F; i++)
                         g[i] = op_gelu_tanh(g[i]) * u[i];
         }
-        matmul(&lw->ffn_down, D, F, a->gate, F, a->tmp, D, a->T);   /* [T, D] */
+        matmul(a->c, &lw->ffn_down, D, F, a->gate, F, a->tmp, D, a->T);   /* [T, D] */
         for (uint32_t t = 0; t < a->T; t++) {
                 float *f = a->tmp + t * D, *x = a->al + t * D;
                 op_rmsnorm(f, f, lw->post_ffw_norm, D, hp->norm_eps);
@@ -346,11 +349,11 @@ static void inject_per_layer_input(const Gemma3nModel *m, uint32_t l, Activation
         for (uint32_t t = 0; t < a->T; t++)
                 for (size_t i = 0; i < D; i++)
                         a->tmp[t * D + i] = corr[t * D + i] * lw->altup_correct_scale[i];
-        matmul(&lw->inp_gate, P, D, a->tmp, D, a->pgate, P, a->T);      /* [T, P] */
+        matmul(a->c, &lw->inp_gate, P, D, a->tmp, D, a->pgate, P, a->T);      /* [T, P] */
         for (uint32_t t = 0; t < a->T; t++)
                 for (size_t i = 0; i < P; i++)
                         a->pgate[t * P + i] = op_gelu_tanh(a->pgate[t * P + i]) * a->pli[t * LP + l * P + i];
-        matmul(&lw->proj, D, P, a->pgate, P, a->tmp, D, a->T);          /* [T, D] */
+        matmul(a->c, &lw->proj, D, P, a->pgate, P, a->tmp, D, a->T);          /* [T, D] */
         for (uint32_t t = 0; t < a->T; t++) {
                 float *u = a->tmp + t * D;
                 op_rmsnorm(u, u, lw->post_norm, D, hp->norm_eps);
@@ -366,7 +369,7 @@ static void inject_per_layer_input(const Gemma3nModel *m, uint32_t l, Activation
 
 /* ---- One decoder layer (HF: Gemma3nTextDecoderLayer.forward) -------------------------------- */
 
-static void decoder_layer(const Gemma3nModel *m, uint32_t l, uint32_t F, KvCache *kv, uint32_t pos0, Activations *a) {
+static void decoder_layer(const Gemma3nModel *m, uint32_t l, uint32_t F, KvCache *kv, Activations *a) {
         const Gemma3nHParams *hp = &m->hp;
         const Gemma3nLayerWeights *lw = &m->w.layers[l];
         const size_t D = hp->n_embd;
@@ -377,7 +380,7 @@ static void decoder_layer(const Gemma3nModel *m, uint32_t l, uint32_t F, KvCache
         for (uint32_t t = 0; t < a->T; t++)
                 op_rmsnorm(a->an + t * D, active + t * D, lw->attn_norm, D, hp->norm_eps);
         laurel(m, lw, a);
-        attention(m, l, kv, pos0, a);   /* -> a->tmp */
+        attention(m, l, kv, a);   /* -> a->tmp */
         for (uint32_t t = 0; t < a->T; t++) {
                 float *attn = a->tmp + t * D, *al = a->al + t * D;
                 op_rmsnorm(attn, attn, lw->post_attention_norm, D, hp->norm_eps);
@@ -399,7 +402,7 @@ static void output_logits(const Gemma3nModel *m, Activations *a, uint32_t t, flo
 
         memcpy(z, h0, D * sizeof(float));
         for (uint32_t j = 1; j < hp->n_altup; j++) {
-                matmul(&m->w.altup_unembd_proj[j - 1], D, D, stream(a, a->h, D, j) + t * D, D, y, D, 1);
+                matmul(a->c, &m->w.altup_unembd_proj[j - 1], D, D, stream(a, a->h, D, j) + t * D, D, y, D, 1);
                 rescale_to(y, h0, D);
                 for (size_t i = 0; i < D; i++)
                         z[i] += y[i];
@@ -408,7 +411,7 @@ static void output_logits(const Gemma3nModel *m, Activations *a, uint32_t t, flo
                 z[i] /= (float) hp->n_altup;
         op_rmsnorm(z, z, m->w.output_norm, D, hp->norm_eps);
         const Tensor *head = m->w.has_output ? &m->w.output : &m->w.token_embd;
-        matmul(head, hp->n_vocab, D, z, D, logits, hp->n_vocab, 1);
+        matmul(a->c, head, hp->n_vocab, D, z, D, logits, hp->n_vocab, 1);
         if (hp->final_softcap > 0.0f)
                 for (size_t i = 0; i < hp->n_vocab; i++)
                         logits[i] = hp->final_softcap * tanhf(logits[i] / hp->final_softcap);
@@ -416,11 +419,28 @@ static void output_logits(const Gemma3nModel *m, Activations *a, uint32_t t, flo
 
 /* ---- Driver ---------------------------------------------------------------------------------- */
 
-static int forward_ubatch(const Gemma3nModel *m, const Gemma3nSlice *slice, KvCache *kv, const Gemma3nBatch *b,
-                          uint32_t t0, uint32_t T, float *logits, GemmaError *err) {
-        Activations a = { 0 };
-        const uint32_t pos0 = kv->n_pos;
+/* Keeps only the last row of the streams and per-layer inputs (the only one whose logits are
+ * wanted), so the layers after the last KV-producing one run for one token instead of T. */
+static void keep_last_row(const Gemma3nModel *m, Activations *a) {
+        const size_t D = m->hp.n_embd, LP = (size_t) m->hp.n_layer * m->hp.n_embd_ple;
+        const uint32_t last = a->T - 1;
+        for (uint32_t j = 0; j < m->hp.n_altup; j++)
+                memmove(a->h + (size_t) j * D, a->h + ((size_t) j * a->T + last) * D, D * sizeof(float));
+        memmove(a->pli, a->pli + last * LP, LP * sizeof(float));
+        a->pos0 += last;
+        a->T = 1;
+}
+
+static int forward_ubatch(const Gemma3nModel *m, CpuCompute *c, const Gemma3nSlice *slice, KvCache *kv,
+                          const Gemma3nBatch *b, uint32_t t0, uint32_t T, float *logits, GemmaError *err) {
+        const Gemma3nHParams *hp = &m->hp;
+        Activations a = { .c = c, .pos0 = kv->n_pos };
         const bool last_ubatch = t0 + T == b->n_tokens;
+        uint32_t last_kv_layer = 0;
+
+        for (uint32_t l = 0; l < hp->n_layer; l++)
+                if (gemma3n_layer_owns_kv(hp, l))
+                        last_kv_layer = l;
 
         if (activations_alloc(m, kv, T, &a) < 0)
                 return gemma_error_set(err, -ENOMEM, "forward: out of memory for a batch of %u tokens", T);
@@ -428,22 +448,30 @@ static int forward_ubatch(const Gemma3nModel *m, const Gemma3nSlice *slice, KvCa
         embed_tokens(m, b, t0, &a);
         per_layer_inputs(m, b, t0, &a);
         altup_init(m, &a);
-        for (uint32_t l = 0; l < m->hp.n_layer; l++)
-                decoder_layer(m, l, slice->ffn_units[l], kv, pos0, &a);
+        for (uint32_t l = 0; l < hp->n_layer; l++) {
+                /* Gemma 3n's prefill saving: no layer after the last KV-producing one writes KV,
+                 * so its work matters only for rows whose logits are wanted. */
+                if (l == last_kv_layer + 1 && !b->logits_all && !b->full_prefill) {
+                        if (!last_ubatch)
+                                break;
+                        keep_last_row(m, &a);
+                }
+                decoder_layer(m, l, slice->ffn_units[l], kv, &a);
+        }
 
         if (b->logits_all) {
                 for (uint32_t t = 0; t < T; t++)
-                        output_logits(m, &a, t, logits + (size_t) (t0 + t) * m->hp.n_vocab);
+                        output_logits(m, &a, t, logits + (size_t) (t0 + t) * hp->n_vocab);
         } else if (last_ubatch)
-                output_logits(m, &a, T - 1, logits);
+                output_logits(m, &a, a.T - 1, logits);
 
         kv->n_pos += T;
         activations_free(&a);
         return 0;
 }
 
-int gemma3n_forward(const Gemma3nModel *m, const Gemma3nSlice *slice, KvCache *kv, const Gemma3nBatch *b,
-                    float *logits, GemmaError *err) {
+int gemma3n_forward(const Gemma3nModel *m, CpuCompute *c, const Gemma3nSlice *slice, KvCache *kv,
+                    const Gemma3nBatch *b, float *logits, GemmaError *err) {
         const Gemma3nHParams *hp = &m->hp;
         Gemma3nSlice full;
         int k;
@@ -472,7 +500,7 @@ int gemma3n_forward(const Gemma3nModel *m, const Gemma3nSlice *slice, KvCache *k
 
         for (uint32_t t0 = 0; t0 < b->n_tokens; t0 += kv->max_ubatch) {
                 uint32_t T = MIN(kv->max_ubatch, b->n_tokens - t0);
-                if ((k = forward_ubatch(m, slice, kv, b, t0, T, logits, err)) < 0)
+                if ((k = forward_ubatch(m, c, slice, kv, b, t0, T, logits, err)) < 0)
                         return k;
         }
         return 0;

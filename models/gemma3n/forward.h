@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "base/error.h"
+#include "cpu/matmul.h"
 #include "kv/kv-cache.h"
 #include "model.h"
 
@@ -36,13 +37,18 @@ typedef struct Gemma3nBatch {
         const bool *has_embd;
         /* Logits for every position ([n_tokens x n_vocab]); otherwise only for the last. */
         bool logits_all;
+        /* Without logits_all, the layers after the last KV-producing one run only for the last
+         * position (their results are never read by later tokens). full_prefill runs them for
+         * every position anyway: for tests and benchmarks of that saving. */
+        bool full_prefill;
 } Gemma3nBatch;
 
 /* Runs the batch at positions kv->n_pos.. and advances kv->n_pos. Batches longer than
- * kv->max_ubatch are split. logits receives n_vocab floats per requested position.
+ * kv->max_ubatch are split. logits receives n_vocab floats per requested position. c holds the
+ * compute threads (NULL: single-threaded); slice NULL means the full model.
  * Errors: -EINVAL (bad token id, bad slice), -ENOSPC (context full: nothing is changed). */
-int gemma3n_forward(const Gemma3nModel *m, const Gemma3nSlice *slice, KvCache *kv, const Gemma3nBatch *batch,
-                    float *logits, GemmaError *err);
+int gemma3n_forward(const Gemma3nModel *m, CpuCompute *c, const Gemma3nSlice *slice, KvCache *kv,
+                    const Gemma3nBatch *batch, float *logits, GemmaError *err);
 
 /* A KV cache shaped for the model: sliding layers keep their window, KV-sharing layers nothing. */
 int gemma3n_kv_cache_new(const Gemma3nModel *m, uint32_t n_ctx, uint32_t max_ubatch, KvCache **ret, GemmaError *err);

@@ -53,6 +53,9 @@ int gemma3n_test_spec_validate(const Gemma3nTestSpec *s, GemmaError *err) {
                 return gemma_error_set(err, -EINVAL, "--head-dim must be even and 2..1024");
         if (s->n_vocab < 8 || s->n_vocab > 1u << 20)
                 return gemma_error_set(err, -EINVAL, "--vocab must be 8..%u", 1u << 20);
+        if (s->vocab && s->vocab->n_tokens != s->n_vocab)
+                return gemma_error_set(err, -EINVAL, "--vocab %u does not match the imported vocabulary's %u tokens",
+                                       s->n_vocab, s->vocab->n_tokens);
         if (s->sliding_window == 0)
                 return gemma_error_set(err, -EINVAL, "--window must be positive");
         if (s->n_kv_shared >= s->n_layer)
@@ -162,6 +165,28 @@ static const char *const common_pieces[] = {
         "(", ")", "-",
 };
 
+/* An imported vocabulary, written as a GGUF converter writes it. */
+static int add_imported_vocabulary(Maker *mk, const Gemma3nTestVocab *v) {
+        int k;
+
+        if ((k = gguf_writer_add_string(mk->w, "tokenizer.ggml.model", "llama")) < 0 ||
+            (k = gguf_writer_add_string(mk->w, "tokenizer.ggml.pre", "default")) < 0 ||
+            (k = gguf_writer_add_string_array(mk->w, "tokenizer.ggml.tokens", v->tokens, v->n_tokens)) < 0 ||
+            (k = gguf_writer_add_array(mk->w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, v->scores, v->n_tokens)) < 0 ||
+            (k = gguf_writer_add_array(mk->w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, v->types, v->n_tokens)) < 0 ||
+            (v->n_merges > 0 &&
+             (k = gguf_writer_add_string_array(mk->w, "tokenizer.ggml.merges", v->merges, v->n_merges)) < 0) ||
+            (v->bos_id >= 0 && (k = gguf_writer_add_u32(mk->w, "tokenizer.ggml.bos_token_id", (uint32_t) v->bos_id)) < 0) ||
+            (v->eos_id >= 0 && (k = gguf_writer_add_u32(mk->w, "tokenizer.ggml.eos_token_id", (uint32_t) v->eos_id)) < 0) ||
+            (v->pad_id >= 0 && (k = gguf_writer_add_u32(mk->w, "tokenizer.ggml.padding_token_id", (uint32_t) v->pad_id)) < 0) ||
+            (v->unk_id >= 0 && (k = gguf_writer_add_u32(mk->w, "tokenizer.ggml.unknown_token_id", (uint32_t) v->unk_id)) < 0) ||
+            (k = gguf_writer_add_bool(mk->w, "tokenizer.ggml.add_bos_token", true)) < 0 ||
+            (k = gguf_writer_add_bool(mk->w, "tokenizer.ggml.add_eos_token", false)) < 0 ||
+            (k = gguf_writer_add_bool(mk->w, "tokenizer.ggml.add_space_prefix", false)) < 0)
+                return k;
+        return 0;
+}
+
 static int add_vocabulary(Maker *mk) {
         const uint32_t V = mk->spec->n_vocab;
         const uint32_t n_special = ELEMENTSOF(special_tokens);
@@ -268,7 +293,7 @@ static int add_keys(Maker *mk) {
             (k = gguf_writer_add_u32(mk->w, KEY("embedding_length_per_layer_input"), s->n_embd_ple)) < 0 ||
             (k = gguf_writer_add_array(mk->w, KEY("activation_sparsity_scale"), GGUF_TYPE_FLOAT32, sparsity, s->n_layer)) < 0)
                 return k;
-        return add_vocabulary(mk);
+        return s->vocab ? add_imported_vocabulary(mk, s->vocab) : add_vocabulary(mk);
 }
 
 static int add_tensors(Maker *mk) {

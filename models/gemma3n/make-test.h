@@ -8,6 +8,18 @@
 #include "base/error.h"
 #include "hparams.h"
 
+/* A vocabulary to write instead of the built-in small one (gemma-model make-test --tokenizer-json
+ * imports a real one). The pointers stay owned by the caller. */
+typedef struct Gemma3nTestVocab {
+        uint32_t n_tokens;                /* must equal Gemma3nTestSpec.n_vocab */
+        const char *const *tokens;        /* [n_tokens] NUL-terminated pieces, id = index */
+        const float *scores;              /* [n_tokens] */
+        const int32_t *types;             /* [n_tokens] tokenizer.ggml.token_type values */
+        uint32_t n_merges;                /* 0: no tokenizer.ggml.merges key */
+        const char *const *merges;        /* [n_merges] "LEFT RIGHT", highest priority first */
+        int32_t bos_id, eos_id, pad_id, unk_id;   /* -1: key not written */
+} Gemma3nTestVocab;
+
 typedef struct Gemma3nTestSpec {
         uint64_t seed;
         uint32_t n_embd, n_layer, n_head, n_head_kv, head_dim;
@@ -21,6 +33,7 @@ typedef struct Gemma3nTestSpec {
         uint32_t n_embd_ple, laurel_rank, n_altup;
         uint32_t type;                /* matrices; rows that do not fill whole blocks fall back to f16 */
         uint32_t ple_type;            /* the per-layer embedding table */
+        const Gemma3nTestVocab *vocab; /* NULL: the built-in small vocabulary */
 } Gemma3nTestSpec;
 
 /* Small defaults that exercise every feature (sliding and global layers, KV sharing, sparsity). */

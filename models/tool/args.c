@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,8 +43,19 @@ int parse_u32(const char *what, const char *s, uint32_t min, uint32_t max, uint3
         return 0;
 }
 
-static char *read_text_file(const char *path) {
-        FILE *f = fopen(path, "re");
+int parse_float(const char *what, const char *s, float *ret) {
+        char *end;
+        errno = 0;
+        float v = strtof(s, &end);
+        if (!*s || *end || errno == ERANGE)
+                return usage_error("%s: '%s' is not a number", what, s);
+        *ret = v;
+        return 0;
+}
+
+char *read_text_file(const char *path) {
+        bool is_stdin = strcmp(path, "-") == 0;
+        FILE *f = is_stdin ? stdin : fopen(path, "re");
         char *buf = NULL;
         size_t size = 0;
         if (!f)
@@ -56,7 +68,8 @@ static char *read_text_file(const char *path) {
                         fwrite(chunk, 1, n, mem);
                 fclose(mem);
         }
-        fclose(f);
+        if (!is_stdin)
+                fclose(f);
         return buf;
 }
 

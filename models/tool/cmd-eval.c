@@ -21,6 +21,7 @@ static void help(FILE *out) {
               "                    batch (must give the same logits)\n"
               "  --ubatch N        largest batch computed at once; longer inputs are split [512]\n"
               "  --ffn-units K     MatFormer slice: every layer uses its first K FFN units\n"
+              "  --threads N       compute threads [one per physical core]\n"
               "  --top             print the 5 most likely next tokens at every position\n"
               "  -h, --help        show this help\n"
               "\n"
@@ -52,7 +53,7 @@ static void print_top(const float *logits, uint32_t n_vocab, uint32_t pos) {
 }
 
 int cmd_eval(int argc, char **argv) {
-        enum { OPT_TOKENS = 0x100, OPT_LOGITS, OPT_DECODE, OPT_FFN_UNITS, OPT_TOP, OPT_UBATCH };
+        enum { OPT_TOKENS = 0x100, OPT_LOGITS, OPT_DECODE, OPT_FFN_UNITS, OPT_TOP, OPT_UBATCH, OPT_THREADS };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "tokens", required_argument, NULL, OPT_TOKENS },
@@ -61,14 +62,16 @@ int cmd_eval(int argc, char **argv) {
                 { "ffn-units", required_argument, NULL, OPT_FFN_UNITS },
                 { "top", no_argument, NULL, OPT_TOP },
                 { "ubatch", required_argument, NULL, OPT_UBATCH },
+                { "threads", required_argument, NULL, OPT_THREADS },
                 {},
         };
         _cleanup_(gemma3n_model_freep) Gemma3nModel *m = NULL;
         _cleanup_(kv_cache_freep) KvCache *kv = NULL;
+        _cleanup_(cpu_compute_freep) CpuCompute *compute = NULL;
         _cleanup_free_ int32_t *tokens = NULL;
         _cleanup_free_ float *logits = NULL;
         const char *tokens_arg = NULL, *logits_path = NULL;
-        uint32_t ffn_units = 0, ubatch = 512;
+        uint32_t ffn_units = 0, ubatch = 512, n_threads = 0;
         bool decode = false, top = false;
         GemmaError err = { 0 };
         Gemma3nSlice slice;
@@ -84,6 +87,7 @@ int cmd_eval(int argc, char **argv) {
                 case OPT_FFN_UNITS: k = parse_u32("--ffn-units", optarg, 1, UINT32_MAX, &ffn_units); break;
                 case OPT_TOP: top = true; break;
                 case OPT_UBATCH: k = parse_u32("--ubatch", optarg, 1, 65536, &ubatch); break;
+                case OPT_THREADS: k = parse_u32("--threads", optarg, 1, 1024, &n_threads); break;
                 default: return EXIT_USAGE;
                 }
         if (k < 0)
@@ -107,7 +111,7 @@ int cmd_eval(int argc, char **argv) {
                 return EXIT_USAGE;
         }
 
-        if (gemma3n_model_load(argv[optind], &m, &err) < 0)
+        if (gemma3n_model_load(argv[optind], &m, &err) < 0 || cpu_compute_new(n_threads, &compute, &err) < 0)
                 goto fail;
         if (ffn_units ? gemma3n_slice_uniform(m, ffn_units, &slice, &err) < 0 : (gemma3n_slice_full(m, &slice), 0))
                 goto fail;
@@ -123,12 +127,12 @@ int cmd_eval(int argc, char **argv) {
         if (decode) {
                 for (size_t t = 0; t < n_tokens; t++) {
                         Gemma3nBatch b = { .n_tokens = 1, .tokens = tokens + t, .logits_all = true };
-                        if (gemma3n_forward(m, &slice, kv, &b, logits + t * V, &err) < 0)
+                        if (gemma3n_forward(m, compute, &slice, kv, &b, logits + t * V, &err) < 0)
                                 goto fail;
                 }
         } else {
                 Gemma3nBatch b = { .n_tokens = (uint32_t) n_tokens, .tokens = tokens, .logits_all = true };
-                if (gemma3n_forward(m, &slice, kv, &b, logits, &err) < 0)
+                if (gemma3n_forward(m, compute, &slice, kv, &b, logits, &err) < 0)
                         goto fail;
         }
 

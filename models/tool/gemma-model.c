@@ -13,6 +13,9 @@ static void help(FILE *out) {
               "  info MODEL          show architecture, hyperparameters, tensor types and byte totals\n"
               "  make-test OUT.gguf  write a random-weight Gemma 3n model (every tensor and key of a real file)\n"
               "  eval MODEL          compute logits for a list of token ids\n"
+              "  tokenize MODEL TEXT encode text to token ids with the model's vocabulary (--decode: back)\n"
+              "  generate MODEL TEXT stream text generated from a prompt (chat template, sampling, stop strings)\n"
+              "  bench MODEL         prompt and generation speed against the memory-bandwidth bound\n"
               "\n"
               "Run 'gemma-model COMMAND --help' for the options of a command.\n"
               "\n"
@@ -28,6 +31,8 @@ int main(int argc, char **argv) {
                 { "info", cmd_info },
                 { "make-test", cmd_make_test },
                 { "eval", cmd_eval },
+                { "tokenize", cmd_tokenize },
+                { "bench", cmd_bench },
         };
 
         if (argc < 2) {

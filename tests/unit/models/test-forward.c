@@ -42,30 +42,36 @@ static void fixture_free(Fixture *fx) {
 }
 
 /* Logits of every position: in one batch (split into micro-batches of `ubatch`), or one at a time. */
+static uint32_t run_threads = 2;
+
 static float *run(const Gemma3nModel *m, const Gemma3nSlice *slice, const int32_t *tokens, const float *embd,
                   const bool *has_embd, uint32_t n, uint32_t ubatch, bool decode) {
         KvCache *kv = NULL;
+        CpuCompute *c = NULL;
         GemmaError err = { 0 };
         float *logits = calloc((size_t) n * m->hp.n_vocab, sizeof(float));
         assert_non_null(logits);
         if (gemma3n_kv_cache_new(m, n, decode ? 1 : ubatch, &kv, &err) < 0)
                 fail_msg("kv: %s", err.message);
+        if (cpu_compute_new(run_threads, &c, &err) < 0)
+                fail_msg("compute: %s", err.message);
         if (decode) {
                 for (uint32_t t = 0; t < n; t++) {
                         Gemma3nBatch b = { .n_tokens = 1, .tokens = tokens + t,
                                            .embd = embd ? embd + (size_t) t * m->hp.n_embd : NULL,
                                            .has_embd = has_embd ? has_embd + t : NULL, .logits_all = true };
-                        if (gemma3n_forward(m, slice, kv, &b, logits + (size_t) t * m->hp.n_vocab, &err) < 0)
+                        if (gemma3n_forward(m, c, slice, kv, &b, logits + (size_t) t * m->hp.n_vocab, &err) < 0)
                                 fail_msg("forward: %s", err.message);
                 }
         } else {
                 Gemma3nBatch b = { .n_tokens = n, .tokens = tokens, .embd = embd, .has_embd = has_embd,
                                    .logits_all = true };
-                if (gemma3n_forward(m, slice, kv, &b, logits, &err) < 0)
+                if (gemma3n_forward(m, c, slice, kv, &b, logits, &err) < 0)
                         fail_msg("forward: %s", err.message);
         }
         assert_int_equal(kv->n_pos, n);
         kv_cache_free(kv);
+        cpu_compute_free(c);
         return logits;
 }
 
@@ -175,6 +181,58 @@ static void test_forward_decode_equals_batch_quantized(void **state) {
         spec.ple_type = GGML_TYPE_Q4_0;
         spec.seed = 11;
         check_batch_equals_decode(&spec, 16, 16);
+}
+
+static void test_forward_threads_give_identical_logits(void **state) {
+        /* Every output row is computed whole by one thread, so the split cannot change a bit. */
+        Gemma3nTestSpec spec;
+        gemma3n_test_spec_default(&spec);
+        spec.type = GGML_TYPE_Q8_0;
+        Fixture *fx = fixture_new(&spec);
+        int32_t tokens[9];
+        random_tokens(tokens, 9, spec.n_vocab, 13);
+        run_threads = 1;
+        float *one = run(fx->model, NULL, tokens, NULL, NULL, 9, 9, false);
+        run_threads = 3;
+        float *three = run(fx->model, NULL, tokens, NULL, NULL, 9, 9, false);
+        run_threads = 2;
+        assert_true(test_close_rel("3 threads vs 1", three, one, 9 * (size_t) spec.n_vocab, 0));
+        free(one);
+        free(three);
+        fixture_free(fx);
+}
+
+static void test_forward_prefill_skips_shared_layers_same_logits(void **state) {
+        /* With logits for the last position only, the KV-sharing top layers run for that one row;
+         * the result must equal running them for every row. Micro-batches of 7 over 20 tokens also
+         * cover the batches whose top layers are skipped entirely. */
+        Gemma3nTestSpec spec;
+        gemma3n_test_spec_default(&spec);
+        spec.n_layer = 10;
+        spec.n_kv_shared = 3;
+        Fixture *fx = fixture_new(&spec);
+        const Gemma3nModel *m = fx->model;
+        const uint32_t n = 20, V = m->hp.n_vocab;
+        int32_t tokens[20];
+        float *last = calloc(V, sizeof(float)), *full = calloc(V, sizeof(float));
+        GemmaError err = { 0 };
+        random_tokens(tokens, n, spec.n_vocab, 21);
+        float *all = run(m, NULL, tokens, NULL, NULL, n, 7, false);
+
+        for (int variant = 0; variant < 2; variant++) {
+                KvCache *kv = NULL;
+                assert_int_equal(gemma3n_kv_cache_new(m, n, 7, &kv, &err), 0);
+                Gemma3nBatch b = { .n_tokens = n, .tokens = tokens, .full_prefill = variant == 1 };
+                assert_int_equal(gemma3n_forward(m, NULL, NULL, kv, &b, variant ? full : last, &err), 0);
+                assert_int_equal(kv->n_pos, n);
+                kv_cache_free(kv);
+        }
+        assert_true(test_close_rel("skipped vs full prefill", last, full, V, 0));
+        assert_true(test_close_rel("skipped vs all-logits last row", last, all + (size_t) (n - 1) * V, V, 0));
+        free(last);
+        free(full);
+        free(all);
+        fixture_free(fx);
 }
 
 /* ---- Embedding (soft-token) input ----------------------------------------------------------- */
@@ -298,16 +356,16 @@ static void test_forward_rejects_bad_token_and_overflow(void **state) {
 
         assert_int_equal(gemma3n_kv_cache_new(fx->model, 3, 8, &kv, &err), 0);
         Gemma3nBatch b = { .n_tokens = 2, .tokens = bad, .logits_all = true };
-        assert_int_equal(gemma3n_forward(fx->model, NULL, kv, &b, logits, &err), -EINVAL);
+        assert_int_equal(gemma3n_forward(fx->model, NULL, NULL, kv, &b, logits, &err), -EINVAL);
         assert_non_null(strstr(err.message, "out of range"));
         b = (Gemma3nBatch) { .n_tokens = 1, .tokens = neg };
-        assert_int_equal(gemma3n_forward(fx->model, NULL, kv, &b, logits, &err), -EINVAL);
+        assert_int_equal(gemma3n_forward(fx->model, NULL, NULL, kv, &b, logits, &err), -EINVAL);
         b = (Gemma3nBatch) { .n_tokens = 4, .tokens = ok };
-        assert_int_equal(gemma3n_forward(fx->model, NULL, kv, &b, logits, &err), -ENOSPC);
+        assert_int_equal(gemma3n_forward(fx->model, NULL, NULL, kv, &b, logits, &err), -ENOSPC);
         assert_non_null(strstr(err.message, "do not fit"));
         assert_int_equal(kv->n_pos, 0);   /* nothing was consumed */
         b.n_tokens = 3;
-        assert_int_equal(gemma3n_forward(fx->model, NULL, kv, &b, logits, &err), 0);
+        assert_int_equal(gemma3n_forward(fx->model, NULL, NULL, kv, &b, logits, &err), 0);
         assert_int_equal(kv->n_pos, 3);
         kv_cache_free(kv);
         free(logits);
@@ -331,6 +389,8 @@ int main(void) {
                 cmocka_unit_test(test_forward_decode_equals_batch),
                 cmocka_unit_test(test_forward_decode_equals_batch_no_kv_sharing),
                 cmocka_unit_test(test_forward_decode_equals_batch_quantized),
+                cmocka_unit_test(test_forward_threads_give_identical_logits),
+                cmocka_unit_test(test_forward_prefill_skips_shared_layers_same_logits),
                 cmocka_unit_test(test_forward_embedding_input_matches_pad_token),
                 cmocka_unit_test(test_forward_embedding_input_changes_output),
                 cmocka_unit_test(test_slice_full_width_equals_full_model),

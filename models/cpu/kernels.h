@@ -1,0 +1,58 @@
+/* Dot-product kernels: one weight row against one token's activations.
+ *
+ * Each weight type pairs with an activation format (how matmul() prepares x once per call):
+ * float weights dot float activations; the 32-value block types (q4_0, q4_1, q5_0, q5_1, q8_0)
+ * dot activations quantised to q8_0 blocks (q4_1/q5_1 use q8_1, whose block also carries the
+ * sum of its values); the 256-value K types dot q8_k blocks. Integer products are accumulated
+ * per block and scaled once, as the formats intend.
+ *
+ * Kernels are rows in a table (kernels.c): the first row whose weight type matches and whose CPU
+ * features are present wins; a scalar row for every type is always last and is never deleted. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cpu-features.h"
+
+typedef enum ActFormat {
+        ACT_F32,        /* floats as given */
+        ACT_Q8_0,       /* blocks of 32: f16 d, int8 q[32] (34 bytes) */
+        ACT_Q8_1,       /* blocks of 32: f16 d, f16 s = d * sum(q), int8 q[32] (36 bytes) */
+        ACT_Q8_K,       /* blocks of 256: f32 d, int8 q[256], int16 bsums[16] (292 bytes) */
+        _ACT_FORMAT_MAX,
+} ActFormat;
+
+/* *ret = sum_i W[i] * x[i] for i < n, n a multiple of the weight type's block size. w_row and
+ * x_act may sit at any byte offset. */
+typedef void (*DotFn)(size_t n, const void *w_row, const void *x_act, float *ret);
+
+/* Converts n floats (a multiple of the format's block size) into the activation format. */
+typedef void (*ActQuantizeFn)(const float *x, void *dst, size_t n);
+
+typedef struct DotKernel {
+        uint32_t weight_type;     /* GgmlType */
+        uint32_t cpu_features;    /* CPU_FEATURE_* bits required */
+        ActFormat act;
+        const char *name;         /* "q4_0-q8_0-avx2" */
+        DotFn dot;
+} DotKernel;
+
+typedef struct ActFormatInfo {
+        const char *name;
+        size_t block_elems;
+        size_t block_bytes;
+        uint32_t cpu_features;    /* of the fastest quantiser available */
+        ActQuantizeFn quantize;   /* NULL for ACT_F32 */
+} ActFormatInfo;
+
+/* The kernel for a weight type given the available CPU features (pass cpu_features_get() for the
+ * machine, or 0 to force the scalar rows). NULL if the type has no kernel. */
+const DotKernel *dot_kernel_find(uint32_t weight_type, uint32_t features);
+
+/* Activation format info; the quantiser is the fastest allowed by `features`. */
+ActFormatInfo act_format_info(ActFormat f, uint32_t features);
+
+/* Every row of the table, for tests and benchmarks (n_rows set on return). */
+const DotKernel *dot_kernel_table(size_t *ret_n_rows);
