@@ -7,6 +7,8 @@ packages=(
         libcmocka-dev                      # unit tests
         clang libclang-rt-14-dev           # libFuzzer targets, sanitizer runtimes
         python3                            # meson, and the test summary
+        libjson-c-dev                      # gemma-model make-test --tokenizer-json
+        nodejs npm                         # the reference tokenizer (tests/tokenizer/)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -131,9 +131,14 @@ int gguf_get_string(const GgufFile *f, const char *key, GgufString *ret, GemmaEr
                 if (gguf_type_size(a->elem_type) == 0)                                                  \
                         return gemma_error_set(err, -EINVAL, "%s: key '%s' is an array of %s, expected numbers", \
                                                f->path, key, gguf_type_name(a->elem_type));             \
-                for (size_t i = 0; i < n; i++)                                                          \
-                        if ((k = convert(f->path, key, a->elem_type, numeric_at(a->elem_type, a->data, i), &ret[i], err)) < 0) \
+                /* Every element is checked before any is stored: ret stays untouched on failure. */  \
+                for (size_t i = 0; i < n; i++) {                                                        \
+                        ctype v;                                                                        \
+                        if ((k = convert(f->path, key, a->elem_type, numeric_at(a->elem_type, a->data, i), &v, err)) < 0) \
                                 return k;                                                               \
+                }                                                                                       \
+                for (size_t i = 0; i < n; i++)                                                          \
+                        convert(f->path, key, a->elem_type, numeric_at(a->elem_type, a->data, i), &ret[i], NULL); \
                 return 0;                                                                               \
         }
 

@@ -156,8 +156,8 @@ static int tensor_new(GgufWriter *w, const char *name, uint32_t type, uint32_t n
 
         if (n_dims == 0 || n_dims > GGUF_MAX_DIMS)
                 return -EINVAL;
-        for (uint32_t d = 1; d < n_dims; d++)
-                if (__builtin_mul_overflow(n_rows, ne[d], &n_rows))
+        for (uint32_t d = 0; d < n_dims; d++)
+                if (ne[d] == 0 || (d > 0 && __builtin_mul_overflow(n_rows, ne[d], &n_rows)))
                         return -EINVAL;
         if (!type_row_bytes(type, ne[0], &row_bytes) || __builtin_mul_overflow(row_bytes, n_rows, &n_bytes) ||
             n_bytes > SIZE_MAX)
@@ -261,6 +261,10 @@ int gguf_writer_write(GgufWriter *w, const char *path, GemmaError *err) {
         uint64_t offset = 0;
         int k, fd;
 
+        /* The same rule the reader applies; 0 would also divide by zero below. */
+        if (w->alignment == 0 || (w->alignment & (w->alignment - 1)) != 0 || w->alignment > (1u << 20))
+                return gemma_error_set(err, -EINVAL, "%s: general.alignment %u is not a power of two up to 1 MiB",
+                                       path, w->alignment);
         if ((k = buffer_append(&head, GGUF_MAGIC, 4)) < 0 || (k = buffer_u32(&head, 3)) < 0 ||
             (k = buffer_u64(&head, w->n_tensors)) < 0 || (k = buffer_u64(&head, w->n_kv)) < 0 ||
             (k = buffer_append(&head, w->kv.data, w->kv.size)) < 0)

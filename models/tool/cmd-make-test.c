@@ -34,6 +34,12 @@ static void help(FILE *out) {
               "  --context N         context_length key [4096]\n"
               "  --type T            matrix type: f32, f16, bf16, q8_0, q4_0 [f32; e2b: q4_0]\n"
               "  --ple-type T        type of the per-layer embedding table [same as --type]\n"
+              "  --tokenizer-json PATH\n"
+              "                      write the vocabulary of a Hugging Face tokenizer.json (the Gemma one:\n"
+              "                      BPE with byte fallback) instead of the small built-in one; --vocab\n"
+              "                      becomes its size. Added tokens beyond model.vocab are left out\n"
+              "  --no-merges         with --tokenizer-json: write pieces, scores and types only, as converters\n"
+              "                      from SentencePiece files do (the tokenizer then merges by score)\n"
               "  -h, --help          show this help\n"
               "\n"
               "Rows narrower than a quantisation block (the AltUp coefficient matrices) are written in\n"
@@ -55,7 +61,8 @@ static int parse_type(const char *what, const char *s, uint32_t *ret) {
 
 int cmd_make_test(int argc, char **argv) {
         enum { OPT_PRESET = 0x100, OPT_SEED, OPT_HIDDEN, OPT_LAYERS, OPT_HEADS, OPT_KV_HEADS, OPT_HEAD_DIM, OPT_FFN,
-               OPT_VOCAB, OPT_WINDOW, OPT_SWA_PERIOD, OPT_KV_SHARED, OPT_SPARSE, OPT_CONTEXT, OPT_TYPE, OPT_PLE_TYPE };
+               OPT_VOCAB, OPT_WINDOW, OPT_SWA_PERIOD, OPT_KV_SHARED, OPT_SPARSE, OPT_CONTEXT, OPT_TYPE, OPT_PLE_TYPE,
+               OPT_TOKENIZER_JSON, OPT_NO_MERGES };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "preset", required_argument, NULL, OPT_PRESET },
@@ -74,12 +81,15 @@ int cmd_make_test(int argc, char **argv) {
                 { "context", required_argument, NULL, OPT_CONTEXT },
                 { "type", required_argument, NULL, OPT_TYPE },
                 { "ple-type", required_argument, NULL, OPT_PLE_TYPE },
+                { "tokenizer-json", required_argument, NULL, OPT_TOKENIZER_JSON },
+                { "no-merges", no_argument, NULL, OPT_NO_MERGES },
                 {},
         };
         Gemma3nTestSpec spec;
+        _cleanup_(tokenizer_json_vocab_freep) Gemma3nTestVocab *vocab = NULL;
         GemmaError err = { 0 };
-        const char *ffn_arg = NULL;
-        bool type_set = false, ple_type_set = false;
+        const char *ffn_arg = NULL, *tokenizer_json = NULL;
+        bool type_set = false, ple_type_set = false, vocab_set = false, no_merges = false;
         int c, k = 0;
 
         /* The preset decides the defaults, so find it before the other options. */
@@ -105,7 +115,7 @@ int cmd_make_test(int argc, char **argv) {
                 case OPT_KV_HEADS: k = parse_u32("--kv-heads", optarg, 1, 256, &spec.n_head_kv); break;
                 case OPT_HEAD_DIM: k = parse_u32("--head-dim", optarg, 2, 1024, &spec.head_dim); break;
                 case OPT_FFN: ffn_arg = optarg; break;
-                case OPT_VOCAB: k = parse_u32("--vocab", optarg, 8, 1u << 20, &spec.n_vocab); break;
+                case OPT_VOCAB: k = parse_u32("--vocab", optarg, 8, 1u << 20, &spec.n_vocab); vocab_set = true; break;
                 case OPT_WINDOW: k = parse_u32("--window", optarg, 1, 1u << 24, &spec.sliding_window); break;
                 case OPT_SWA_PERIOD: k = parse_u32("--swa-period", optarg, 0, GEMMA3N_MAX_LAYERS, &spec.swa_period); break;
                 case OPT_KV_SHARED: k = parse_u32("--kv-shared", optarg, 0, GEMMA3N_MAX_LAYERS, &spec.n_kv_shared); break;
@@ -113,6 +123,8 @@ int cmd_make_test(int argc, char **argv) {
                 case OPT_CONTEXT: k = parse_u32("--context", optarg, 1, 1u << 24, &spec.n_ctx); break;
                 case OPT_TYPE: k = parse_type("--type", optarg, &spec.type); type_set = true; break;
                 case OPT_PLE_TYPE: k = parse_type("--ple-type", optarg, &spec.ple_type); ple_type_set = true; break;
+                case OPT_TOKENIZER_JSON: tokenizer_json = optarg; break;
+                case OPT_NO_MERGES: no_merges = true; break;
                 default: return EXIT_USAGE;
                 }
         if (k < 0)
@@ -144,6 +156,23 @@ int cmd_make_test(int argc, char **argv) {
                         spec.n_ff[l] = (uint32_t) v;
                 }
                 free(list);
+        }
+        if (no_merges && !tokenizer_json) {
+                usage_error("--no-merges: only meaningful with --tokenizer-json");
+                return EXIT_USAGE;
+        }
+        if (tokenizer_json) {
+                uint32_t dropped;
+                if (tokenizer_json_import(tokenizer_json, !no_merges, &vocab, &dropped, &err) < 0) {
+                        fprintf(stderr, "gemma-model: %s\n", gemma_error_message(&err));
+                        return EXIT_FAILED;
+                }
+                if (dropped > 0)
+                        fprintf(stderr, "gemma-model: %s: left out %u added token(s) with ids beyond model.vocab (%u pieces)\n",
+                                tokenizer_json, dropped, vocab->n_tokens);
+                if (!vocab_set)
+                        spec.n_vocab = vocab->n_tokens;
+                spec.vocab = vocab;
         }
         if (gemma3n_test_spec_validate(&spec, &err) < 0) {
                 fprintf(stderr, "gemma-model: %s\n", gemma_error_message(&err));

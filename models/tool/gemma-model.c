@@ -33,6 +33,7 @@ int main(int argc, char **argv) {
                 { "eval", cmd_eval },
                 { "tokenize", cmd_tokenize },
                 { "bench", cmd_bench },
+                { "generate", cmd_generate },
         };
 
         if (argc < 2) {

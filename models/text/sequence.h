@@ -1,0 +1,85 @@
+/* One sequence being served: its KV cache, the tokens waiting to be prefilled, and while a turn
+ * is generated, its sampler, stop strings and text stream. Advanced one bounded step at a time
+ * (a prefill chunk or one generated token), so an engine can interleave many sequences fairly
+ * and cancel between steps; generator_run() simply steps one sequence to the end.
+ *
+ * The KV cache outlives turns: a conversation queues each new turn's tokens after the previous
+ * ones and only those are computed. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/error.h"
+#include "gemma3n/forward.h"
+#include "sampler.h"
+#include "tokenizer.h"
+
+typedef enum FinishReason {
+        FINISH_STOP,       /* end-of-turn / end-of-sequence token, or a stop string */
+        FINISH_LENGTH,     /* max_tokens reached, or the context is full */
+        FINISH_CANCELLED,  /* sequence_cancel(), or the emit callback asked to stop */
+        _FINISH_REASON_MAX,
+} FinishReason;
+
+const char *finish_reason_to_string(FinishReason r);
+
+typedef struct TurnParams {
+        SamplerParams sampling;
+        uint32_t max_tokens;          /* 1.. */
+        const char *const *stops;     /* stop strings, never emitted; copied */
+        size_t n_stops;
+} TurnParams;
+
+typedef struct SequenceStats {
+        uint32_t n_prompt;            /* tokens computed for this turn before its first token */
+        uint32_t n_generated;         /* tokens sampled and kept (an end token is not counted) */
+        double ttft_sec;              /* turn start to the first sampled token */
+        double prefill_sec;
+        double decode_sec;
+        FinishReason finish;
+} SequenceStats;
+
+typedef enum SequenceStep {
+        SEQUENCE_IDLE,                /* nothing queued, no turn running */
+        SEQUENCE_PREFILLED,           /* computed a chunk of queued tokens */
+        SEQUENCE_TOKEN,               /* generated one token (its text may still be held back) */
+        SEQUENCE_FINISHED,            /* the turn ended: see sequence_stats() */
+} SequenceStep;
+
+/* Receives whole UTF-8 characters as soon as they are safe to show. Return negative to cancel. */
+typedef int (*SequenceEmit)(void *userdata, const char *text, size_t len);
+
+typedef struct Sequence Sequence;
+
+/* n_ctx: positions this sequence may use (at most the model's trained context). */
+int sequence_new(const Gemma3nModel *m, const Tokenizer *tok, uint32_t n_ctx, Sequence **ret, GemmaError *err);
+Sequence *sequence_free(Sequence *s);
+
+static inline void sequence_freep(Sequence **s) {
+        if (*s)
+                sequence_free(*s);
+}
+
+/* Queues tokens to be computed. -EMSGSIZE (nothing queued) when they would leave no room in the
+ * context for an answer: the message names the tokens asked for and the room left. */
+int sequence_queue(Sequence *s, const int32_t *ids, size_t n, GemmaError *err);
+
+/* Starts generating a turn after the queued tokens (at least one token must be queued, or the
+ * previous turn's last logits be available). -EBUSY while a turn runs. */
+int sequence_begin_turn(Sequence *s, const TurnParams *p, const Gemma3nSlice *slice, GemmaError *err);
+
+/* One step: prefill up to max_prefill queued tokens, else generate one token of the running
+ * turn. Text goes to emit. */
+int sequence_step(Sequence *s, CpuCompute *c, uint32_t max_prefill, SequenceEmit emit, void *userdata,
+                  SequenceStep *ret, GemmaError *err);
+
+/* Ends the running turn at the next step with FINISH_CANCELLED. */
+void sequence_cancel(Sequence *s);
+
+const SequenceStats *sequence_stats(const Sequence *s);
+uint32_t sequence_n_past(const Sequence *s);      /* positions in the KV cache */
+uint32_t sequence_n_queued(const Sequence *s);
+uint32_t sequence_n_ctx(const Sequence *s);
+bool sequence_turn_running(const Sequence *s);
