@@ -228,25 +228,25 @@ static int read_value(Reader *r, GgufType type, GgufValue *v, const char *key, u
         }
 }
 
-static const GgufFile *sort_ctx_file;   /* qsort has no context argument; single-threaded use below */
-
-static int cmp_kv_index(const void *a, const void *b) {
-        return strcmp(sort_ctx_file->kvs[*(const size_t *) a].key, sort_ctx_file->kvs[*(const size_t *) b].key);
+/* Comparators over indices into the file's arrays; the file comes as qsort_r's context, so files
+ * may be opened on several threads at once. */
+static int cmp_kv_index(const void *a, const void *b, void *ctx) {
+        const GgufFile *f = ctx;
+        return strcmp(f->kvs[*(const size_t *) a].key, f->kvs[*(const size_t *) b].key);
 }
 
-static int cmp_tensor_index(const void *a, const void *b) {
-        return strcmp(sort_ctx_file->tensors[*(const size_t *) a].name,
-                      sort_ctx_file->tensors[*(const size_t *) b].name);
+static int cmp_tensor_index(const void *a, const void *b, void *ctx) {
+        const GgufFile *f = ctx;
+        return strcmp(f->tensors[*(const size_t *) a].name, f->tensors[*(const size_t *) b].name);
 }
 
-static int cmp_tensor_offset(const void *a, const void *b) {
-        const GgufTensor *x = &sort_ctx_file->tensors[*(const size_t *) a];
-        const GgufTensor *y = &sort_ctx_file->tensors[*(const size_t *) b];
+static int cmp_tensor_offset(const void *a, const void *b, void *ctx) {
+        const GgufFile *f = ctx;
+        const GgufTensor *x = &f->tensors[*(const size_t *) a], *y = &f->tensors[*(const size_t *) b];
         return x->offset < y->offset ? -1 : x->offset > y->offset;
 }
 
-/* Builds the sorted indexes and rejects duplicates. Not thread-safe only for the duration of
- * the sort, which never runs concurrently: opening files happens on one thread. */
+/* Builds the sorted indexes and rejects duplicates. */
 static int build_indexes(GgufFile *f, GemmaError *err) {
         f->kv_sorted = new0(size_t, f->n_kvs);
         f->tensor_sorted = new0(size_t, f->n_tensors);
@@ -257,10 +257,8 @@ static int build_indexes(GgufFile *f, GemmaError *err) {
         for (size_t i = 0; i < f->n_tensors; i++)
                 f->tensor_sorted[i] = i;
 
-        sort_ctx_file = f;
-        qsort(f->kv_sorted, f->n_kvs, sizeof(size_t), cmp_kv_index);
-        qsort(f->tensor_sorted, f->n_tensors, sizeof(size_t), cmp_tensor_index);
-        sort_ctx_file = NULL;
+        qsort_r(f->kv_sorted, f->n_kvs, sizeof(size_t), cmp_kv_index, f);
+        qsort_r(f->tensor_sorted, f->n_tensors, sizeof(size_t), cmp_tensor_index, f);
 
         for (size_t i = 1; i < f->n_kvs; i++)
                 if (strcmp(f->kvs[f->kv_sorted[i - 1]].key, f->kvs[f->kv_sorted[i]].key) == 0)
@@ -279,9 +277,7 @@ static int check_overlaps(GgufFile *f, GemmaError *err) {
                 return gemma_error_set(err, -ENOMEM, "%s: out of memory", f->path);
         for (size_t i = 0; i < f->n_tensors; i++)
                 by_offset[i] = i;
-        sort_ctx_file = f;
-        qsort(by_offset, f->n_tensors, sizeof(size_t), cmp_tensor_offset);
-        sort_ctx_file = NULL;
+        qsort_r(by_offset, f->n_tensors, sizeof(size_t), cmp_tensor_offset, f);
         for (size_t i = 1; i < f->n_tensors; i++) {
                 const GgufTensor *a = &f->tensors[by_offset[i - 1]], *b = &f->tensors[by_offset[i]];
                 if (b->offset < a->offset + a->n_bytes)

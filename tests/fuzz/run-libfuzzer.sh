@@ -7,8 +7,9 @@ clang=$1 root=$2 target=$3 work=$4 corpus=$5 seconds=$6
 mkdir -p "$work/corpus" "$work/artifacts"
 cp -n "$corpus"/* "$work/corpus/" 2>/dev/null || true
 
-# Only the parser's rooms: base, gguf, tensor. (The target names what it exercises.)
-sources=("$root"/models/base/*.c "$root"/models/gguf/*.c "$root"/models/tensor/*.c)
+# The parsers' rooms: base, gguf, tensor, and the tokenizer.
+sources=("$root"/models/base/*.c "$root"/models/gguf/*.c "$root"/models/tensor/*.c
+         "$root"/models/text/tokenizer.c "$root"/models/text/utf8.c)
 if ! "$clang" -g -O1 -std=gnu17 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
         -I"$root/models" "$target" "${sources[@]}" -lm -o "$work/fuzzer" 2>"$work/build.log"; then
         if grep -q -e 'libclang_rt.fuzzer' -e 'cannot find' -e 'unsupported option' "$work/build.log"; then
