@@ -28,3 +28,6 @@ if cmp -s build/demo-batch.f32 build/demo-decode.f32; then
 else
         echo "== batch and decode logits differ in the last bits (summation order); the tests bound the difference"
 fi
+prompt="Write a haiku about pipes."
+echo "== gemma-model generate: '$prompt' (a random-weight model answers with noise; a real one does not)"
+"$gm" generate "$model" --seed 1 --max-tokens 48 --stats "$prompt"
