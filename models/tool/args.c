@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/macro.h"
+#include "gemma3n/forward.h"
 #include "tool.h"
 
 int usage_error(const char *fmt, ...) {
@@ -109,4 +110,12 @@ int parse_i32_list(const char *what, const char *s, int32_t **ret, size_t *ret_n
         *ret = TAKE_PTR(v);
         *ret_n = n;
         return 0;
+}
+
+int slice_from_ffn_units(const Gemma3nModel *m, uint32_t ffn_units, Gemma3nSlice *ret, GemmaError *err) {
+        if (ffn_units == 0) {
+                gemma3n_slice_full(m, ret);
+                return 0;
+        }
+        return gemma3n_slice_uniform(m, ffn_units, ret, err);
 }

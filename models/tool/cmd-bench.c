@@ -211,7 +211,7 @@ int cmd_bench(int argc, char **argv) {
 
         if (gemma3n_model_load(argv[optind], &m, &err) < 0 || cpu_compute_new(n_threads, &compute, &err) < 0)
                 goto fail;
-        if (ffn_units ? gemma3n_slice_uniform(m, ffn_units, &slice, &err) < 0 : (gemma3n_slice_full(m, &slice), 0))
+        if (slice_from_ffn_units(m, ffn_units, &slice, &err) < 0)
                 goto fail;
 
         const uint32_t V = m->hp.n_vocab, n_tok = MAX(n_prompt, n_gen + 1);

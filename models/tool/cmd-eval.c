@@ -113,7 +113,7 @@ int cmd_eval(int argc, char **argv) {
 
         if (gemma3n_model_load(argv[optind], &m, &err) < 0 || cpu_compute_new(n_threads, &compute, &err) < 0)
                 goto fail;
-        if (ffn_units ? gemma3n_slice_uniform(m, ffn_units, &slice, &err) < 0 : (gemma3n_slice_full(m, &slice), 0))
+        if (slice_from_ffn_units(m, ffn_units, &slice, &err) < 0)
                 goto fail;
         if (gemma3n_kv_cache_new(m, (uint32_t) n_tokens, decode ? 1 : ubatch, &kv, &err) < 0)
                 goto fail;

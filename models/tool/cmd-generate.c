@@ -157,7 +157,7 @@ int cmd_generate(int argc, char **argv) {
         if (gemma3n_model_load(argv[optind], &m, &err) < 0 || tokenizer_load(m->file, &tok, &err) < 0 ||
             cpu_compute_new(n_threads, &compute, &err) < 0)
                 goto fail;
-        if (ffn_units ? gemma3n_slice_uniform(m, ffn_units, &slice, &err) < 0 : (gemma3n_slice_full(m, &slice), 0))
+        if (slice_from_ffn_units(m, ffn_units, &slice, &err) < 0)
                 goto fail;
         gp.slice = &slice;
         gp.n_ctx = MIN(n_ctx, m->hp.n_ctx_train);

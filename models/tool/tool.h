@@ -40,6 +40,12 @@ int parse_i32_list(const char *what, const char *s, int32_t **ret, size_t *ret_n
 /* Prints "gemma-model: " + message to stderr; returns -EINVAL for "return usage_error(...)". */
 int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* The --ffn-units option: 0 means the full model, else the uniform MatFormer slice. */
+typedef struct Gemma3nModel Gemma3nModel;
+typedef struct Gemma3nSlice Gemma3nSlice;
+typedef struct GemmaError GemmaError;
+int slice_from_ffn_units(const Gemma3nModel *m, uint32_t ffn_units, Gemma3nSlice *ret, GemmaError *err);
+
 /* Exit codes (documented in --help). */
 enum {
         EXIT_OK = 0,
