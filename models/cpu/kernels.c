@@ -1,56 +1,48 @@
-/* PROVISIONAL kernel table until the per-type kernels land: per type, one row that dequantises
- * the weight row with the reference function and dots it with float activations. */
+/* The dot-kernel table: per weight type, SIMD rows first, the scalar row last. dot_kernel_find()
+ * returns the first row whose CPU features are all present. */
 #include "kernels.h"
 
-#include <stdlib.h>
-
+#include "dot.h"
 #include "tensor/type-traits.h"
 
-static void dot_with(DequantRowFn dq, size_t n, const void *w_row, const void *x_act, float *ret) {
-        float *row_buf = malloc(n * sizeof(float));
-        if (!row_buf)
-                abort();
-        dq(w_row, row_buf, n);
-        const float *x = x_act;
-        float s = 0;
-        for (size_t i = 0; i < n; i++)
-                s += row_buf[i] * x[i];
-        *ret = s;
-        free(row_buf);
-}
-
-#define GENERIC(t) \
-        static void dot_##t(size_t n, const void *w, const void *x, float *r) { dot_with(dequant_row_##t, n, w, x, r); }
-GENERIC(f32) GENERIC(f16) GENERIC(bf16) GENERIC(q4_0) GENERIC(q4_1) GENERIC(q5_0) GENERIC(q5_1) GENERIC(q8_0)
-GENERIC(q4_k) GENERIC(q5_k) GENERIC(q6_k) GENERIC(q8_k)
+#define AVX2_FMA_F16C (CPU_FEATURE_AVX2 | CPU_FEATURE_FMA | CPU_FEATURE_F16C)
 
 static const DotKernel table[] = {
-        { GGML_TYPE_F32, 0, ACT_F32, "f32-provisional", dot_f32 },
-        { GGML_TYPE_F16, 0, ACT_F32, "f16-provisional", dot_f16 },
-        { GGML_TYPE_BF16, 0, ACT_F32, "bf16-provisional", dot_bf16 },
-        { GGML_TYPE_Q4_0, 0, ACT_F32, "q4_0-provisional", dot_q4_0 },
-        { GGML_TYPE_Q4_1, 0, ACT_F32, "q4_1-provisional", dot_q4_1 },
-        { GGML_TYPE_Q5_0, 0, ACT_F32, "q5_0-provisional", dot_q5_0 },
-        { GGML_TYPE_Q5_1, 0, ACT_F32, "q5_1-provisional", dot_q5_1 },
-        { GGML_TYPE_Q8_0, 0, ACT_F32, "q8_0-provisional", dot_q8_0 },
-        { GGML_TYPE_Q4_K, 0, ACT_F32, "q4_k-provisional", dot_q4_k },
-        { GGML_TYPE_Q5_K, 0, ACT_F32, "q5_k-provisional", dot_q5_k },
-        { GGML_TYPE_Q6_K, 0, ACT_F32, "q6_k-provisional", dot_q6_k },
-        { GGML_TYPE_Q8_K, 0, ACT_F32, "q8_k-provisional", dot_q8_k },
+#if GEMMAD_HAVE_AVX2
+        { GGML_TYPE_F32, AVX2_FMA_F16C, ACT_F32, "f32-avx2", dot_f32_avx2 },
+        { GGML_TYPE_F16, AVX2_FMA_F16C, ACT_F32, "f16-avx2", dot_f16_avx2 },
+        { GGML_TYPE_Q8_0, AVX2_FMA_F16C, ACT_Q8_0, "q8_0-q8_0-avx2", dot_q8_0_avx2 },
+        { GGML_TYPE_Q4_0, AVX2_FMA_F16C, ACT_Q8_0, "q4_0-q8_0-avx2", dot_q4_0_avx2 },
+#endif
+        { GGML_TYPE_F32, 0, ACT_F32, "f32-scalar", dot_f32_ref },
+        { GGML_TYPE_F16, 0, ACT_F32, "f16-scalar", dot_f16_ref },
+        { GGML_TYPE_BF16, 0, ACT_F32, "bf16-scalar", dot_bf16_ref },
+        { GGML_TYPE_Q8_0, 0, ACT_Q8_0, "q8_0-q8_0-scalar", dot_q8_0_ref },
+        { GGML_TYPE_Q4_0, 0, ACT_Q8_0, "q4_0-q8_0-scalar", dot_q4_0_ref },
+        { GGML_TYPE_Q4_1, 0, ACT_F32, "q4_1-dequant-scalar", dot_q4_1_ref },
+        { GGML_TYPE_Q5_0, 0, ACT_F32, "q5_0-dequant-scalar", dot_q5_0_ref },
+        { GGML_TYPE_Q5_1, 0, ACT_F32, "q5_1-dequant-scalar", dot_q5_1_ref },
+        { GGML_TYPE_Q4_K, 0, ACT_F32, "q4_k-dequant-scalar", dot_q4_k_ref },
+        { GGML_TYPE_Q5_K, 0, ACT_F32, "q5_k-dequant-scalar", dot_q5_k_ref },
+        { GGML_TYPE_Q6_K, 0, ACT_F32, "q6_k-dequant-scalar", dot_q6_k_ref },
+        { GGML_TYPE_Q8_K, 0, ACT_F32, "q8_k-dequant-scalar", dot_q8_k_ref },
 };
 
 const DotKernel *dot_kernel_find(uint32_t weight_type, uint32_t features) {
-        (void) features;
         for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
-                if (table[i].weight_type == weight_type)
+                if (table[i].weight_type == weight_type && (table[i].cpu_features & ~features) == 0)
                         return &table[i];
         return NULL;
 }
 
 ActFormatInfo act_format_info(ActFormat f, uint32_t features) {
-        (void) f;
         (void) features;
-        return (ActFormatInfo) { "f32", 1, 4, 0, NULL };
+        switch (f) {
+        case ACT_Q8_0:
+                return (ActFormatInfo) { "q8_0", 32, 34, 0, quantize_row_q8_0 };
+        default:
+                return (ActFormatInfo) { "f32", 1, 4, 0, NULL };
+        }
 }
 
 const DotKernel *dot_kernel_table(size_t *ret_n_rows) {
