@@ -61,7 +61,7 @@ static Tensor view_of(const GgufTensor *t) {
 }
 
 static int bind_matrix(Binder *b, const char *name, uint64_t n_in, uint64_t n_out, Tensor *ret) {
-        const GgufTensor *t;
+        const GgufTensor *t = NULL;
         int k = bind_tensor(b, name, n_in, n_out, 1, true, &t);
         if (k < 0)
                 return k;
@@ -71,7 +71,7 @@ static int bind_matrix(Binder *b, const char *name, uint64_t n_in, uint64_t n_ou
 
 /* Converts a small tensor (vector or coefficient matrix) of n_in x n_out values into the arena. */
 static int bind_f32(Binder *b, const char *name, uint64_t n_in, uint64_t n_out, const float **ret) {
-        const GgufTensor *t;
+        const GgufTensor *t = NULL;
         int k = bind_tensor(b, name, n_in, n_out, 1, true, &t);
         if (k < 0)
                 return k;
@@ -125,7 +125,7 @@ static int bind_layer(Binder *b, const Gemma3nHParams *hp, uint32_t l, Gemma3nLa
 
 /* The 3-D AltUp tensors hold n-1 square matrices; each becomes a view of its own. */
 static int bind_stack(Binder *b, const char *name, const Gemma3nHParams *hp, Tensor *ret) {
-        const GgufTensor *t;
+        const GgufTensor *t = NULL;
         int k = bind_tensor(b, name, hp->n_embd, hp->n_embd, hp->n_altup - 1, true, &t);
         if (k < 0)
                 return k;
@@ -142,7 +142,7 @@ int gemma3n_weights_bind(const GgufFile *f, const Gemma3nHParams *hp, Gemma3nWei
         const uint64_t D = hp->n_embd, L = hp->n_layer, P = hp->n_embd_ple, n = hp->n_altup;
         Gemma3nWeights w = { 0 };
         Binder b = { .f = f, .err = err };
-        const GgufTensor *t;
+        const GgufTensor *t = NULL;
         int k;
 
         if (hp->n_altup - 1 > 15)

@@ -446,7 +446,7 @@ static int file_new(const char *name, GgufFile **ret, GemmaError *err) {
 }
 
 int gguf_open_memory(const void *data, size_t size, const char *name, GgufFile **ret, GemmaError *err) {
-        GgufFile *f;
+        GgufFile *f = NULL;
         int k = file_new(name, &f, err);
         if (k < 0)
                 return k;
@@ -462,7 +462,7 @@ int gguf_open_memory(const void *data, size_t size, const char *name, GgufFile *
 
 int gguf_open(const char *path, GgufFile **ret, GemmaError *err) {
         struct stat st;
-        GgufFile *f;
+        GgufFile *f = NULL;
         int fd, k;
 
         fd = open(path, O_RDONLY | O_CLOEXEC);

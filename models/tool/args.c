@@ -34,7 +34,7 @@ int parse_u64(const char *what, const char *s, uint64_t *ret) {
 }
 
 int parse_u32(const char *what, const char *s, uint32_t min, uint32_t max, uint32_t *ret) {
-        uint64_t v;
+        uint64_t v = 0;
         int k = parse_u64(what, s, &v);
         if (k < 0)
                 return k;
