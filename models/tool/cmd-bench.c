@@ -33,6 +33,7 @@ static void help(FILE *out) {
               "  --ffn-units K      MatFormer slice: every layer uses its first K FFN units\n"
               "  --json             one JSON object on stdout (keys: pp_tps, pp_full_tps, tg_tps,\n"
               "                     bandwidth_gbs, decode_bytes, decode_bound_tps, tg_fraction_of_bound,\n"
+              "                     read_bandwidth_gbs, decode_bound_read_tps,\n"
               "                     spreads, threads, kernels)\n"
               "  -h, --help         show this help\n"
               "\n"
@@ -63,6 +64,7 @@ static void summarize(double *v, size_t n, double *ret_median, double *ret_sprea
 typedef struct Triad {
         float *a, *b, *c;
         size_t n;
+        float partial[1024];   /* per part, for the read-only sweep */
 } Triad;
 
 static void triad_part(void *userdata, uint32_t part, uint32_t n_parts) {
@@ -82,23 +84,49 @@ static void init_part(void *userdata, uint32_t part, uint32_t n_parts) {
         }
 }
 
-static double measure_bandwidth_gbs(ThreadPool *pool) {
+/* A read-only sweep (what a decode step does to the weights): sums b. */
+static void read_part(void *userdata, uint32_t part, uint32_t n_parts) {
+        Triad *t = userdata;
+        size_t begin = t->n * part / n_parts, end = t->n * (part + 1) / n_parts;
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        size_t i = begin;
+        for (; i + 4 <= end; i += 4) {
+                s0 += t->b[i];
+                s1 += t->b[i + 1];
+                s2 += t->b[i + 2];
+                s3 += t->b[i + 3];
+        }
+        for (; i < end; i++)
+                s0 += t->b[i];
+        t->partial[part % 1024] = s0 + s1 + s2 + s3;
+}
+
+/* Best of 8 of the triad (STREAM convention: 3 arrays counted) and of the read-only sweep. */
+static void measure_bandwidth_gbs(ThreadPool *pool, double *ret_triad, double *ret_read) {
         const size_t n = 64u << 20 >> 2;   /* 64 MiB per array: far beyond any cache */
-        Triad t = { .n = n, .a = malloc_multiply(n, 4), .b = malloc_multiply(n, 4), .c = malloc_multiply(n, 4) };
-        double best = 0;
-        if (t.a && t.b && t.c) {
-                threadpool_run(pool, init_part, &t);   /* first touch on the threads that use it */
+        Triad *t = calloc(1, sizeof(Triad));
+        double best = 0, best_read = 0;
+        if (t && (t->n = n, t->a = malloc_multiply(n, 4)) && (t->b = malloc_multiply(n, 4)) && (t->c = malloc_multiply(n, 4))) {
+                threadpool_run(pool, init_part, t);   /* first touch on the threads that use it */
                 for (int rep = 0; rep < 8; rep++) {
                         double t0 = now_sec();
-                        threadpool_run(pool, triad_part, &t);
+                        threadpool_run(pool, triad_part, t);
                         double dt = now_sec() - t0;
                         best = fmax(best, 3.0 * (double) n * sizeof(float) / dt / 1e9);
+                        t0 = now_sec();
+                        threadpool_run(pool, read_part, t);
+                        dt = now_sec() - t0;
+                        best_read = fmax(best_read, (double) n * sizeof(float) / dt / 1e9);
                 }
         }
-        free(t.a);
-        free(t.b);
-        free(t.c);
-        return best;
+        if (t) {
+                free(t->a);
+                free(t->b);
+                free(t->c);
+                free(t);
+        }
+        *ret_triad = best;
+        *ret_read = best_read;
 }
 
 /* ---- Weight bytes one decode step reads ----------------------------------------------------- */
@@ -228,7 +256,8 @@ int cmd_bench(int argc, char **argv) {
         }
         tokens[0] = 2;
 
-        const double bandwidth = measure_bandwidth_gbs(compute->pool);
+        double bandwidth, read_bandwidth;
+        measure_bandwidth_gbs(compute->pool, &bandwidth, &read_bandwidth);
         const uint64_t decode_bytes = decode_weight_bytes(m, &slice);
         double *pp = calloc(reps, sizeof(double)), *pp_full = calloc(reps, sizeof(double)), *tg = calloc(reps, sizeof(double));
         if (!pp || !pp_full || !tg) {
@@ -265,6 +294,7 @@ int cmd_bench(int argc, char **argv) {
         free(pp), free(pp_full), free(tg);
 
         const double bound = bandwidth * 1e9 / (double) decode_bytes;
+        const double bound_read = read_bandwidth * 1e9 / (double) decode_bytes;
         const uint32_t threads = threadpool_size(compute->pool);
         char features[128];
         cpu_features_describe(compute->features, features, sizeof(features));
@@ -286,6 +316,9 @@ int cmd_bench(int argc, char **argv) {
                 json_object_object_add(o, "decode_bytes", json_object_new_int64((int64_t) decode_bytes));
                 json_object_object_add(o, "decode_bound_tps", json_object_new_double(bound));
                 json_object_object_add(o, "tg_fraction_of_bound", json_object_new_double(tg_med / bound));
+                json_object_object_add(o, "read_bandwidth_gbs", json_object_new_double(read_bandwidth));
+                json_object_object_add(o, "decode_bound_read_tps", json_object_new_double(bound_read));
+                json_object_object_add(o, "tg_fraction_of_read_bound", json_object_new_double(tg_med / bound_read));
                 json_object_object_add(o, "cpu_features", json_object_new_string(features));
                 json_object_object_add(o, "ffn_kernel", json_object_new_string(matmul_kernel_name(wtype, compute->features)));
                 puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
@@ -301,6 +334,8 @@ int cmd_bench(int argc, char **argv) {
                 printf("decode reads:        %10.1f MiB of weights per token\n", (double) decode_bytes / (1 << 20));
                 printf("decode bound:        %10.2f tokens/s; generation reaches %.1f %% of it\n", bound,
                        100 * tg_med / bound);
+                printf("read-only sweep:     %10.2f GB/s -> bound %.2f tokens/s; generation reaches %.1f %% of it\n",
+                       read_bandwidth, bound_read, 100 * tg_med / bound_read);
         }
         return EXIT_OK;
 
