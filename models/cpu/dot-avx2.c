@@ -82,18 +82,26 @@ void dot_q8_0_avx2(size_t n, const void *w, const void *x, float *ret) {
         *ret = hsum(acc);
 }
 
+/* One q4_0 block against one q8_0 block: 8 float partial sums, still to be scaled. */
+static inline __m256 q4_0_block(const uint8_t *wb, const uint8_t *xb) {
+        /* Low nibbles are values 0..15, high nibbles 16..31: one register in value order. */
+        const __m128i q = _mm_loadu_si128((const __m128i *) (wb + 2));
+        const __m256i both = _mm256_set_m128i(_mm_srli_epi16(q, 4), q);
+        const __m256i qw = _mm256_sub_epi8(_mm256_and_si256(both, _mm256_set1_epi8(0x0f)), _mm256_set1_epi8(8));
+        return block_dot_i8(qw, _mm256_loadu_si256((const __m256i *) (xb + 2)));
+}
+
+/* Two blocks per iteration into two accumulators, so consecutive FMAs do not wait on each other. */
 void dot_q4_0_avx2(size_t n, const void *w, const void *x, float *ret) {
         const uint8_t *wb = w, *xb = x;
-        const __m256i low4 = _mm256_set1_epi8(0x0f), eight = _mm256_set1_epi8(8);
-        __m256 acc = _mm256_setzero_ps();
-        for (size_t b = 0; b < n / 32; b++, wb += 18, xb += 34) {
-                /* Low nibbles are values 0..15, high nibbles 16..31: one register in value order. */
-                const __m128i q = _mm_loadu_si128((const __m128i *) (wb + 2));
-                const __m256i both = _mm256_set_m128i(_mm_srli_epi16(q, 4), q);
-                const __m256i qw = _mm256_sub_epi8(_mm256_and_si256(both, low4), eight);
-                const __m256i qx = _mm256_loadu_si256((const __m256i *) (xb + 2));
-                const __m256 d = _mm256_set1_ps(rd_f16(wb) * rd_f16(xb));
-                acc = _mm256_fmadd_ps(d, block_dot_i8(qw, qx), acc);
+        const size_t nb = n / 32;
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+        size_t b = 0;
+        for (; b + 2 <= nb; b += 2, wb += 36, xb += 68) {
+                acc0 = _mm256_fmadd_ps(_mm256_set1_ps(rd_f16(wb) * rd_f16(xb)), q4_0_block(wb, xb), acc0);
+                acc1 = _mm256_fmadd_ps(_mm256_set1_ps(rd_f16(wb + 18) * rd_f16(xb + 34)), q4_0_block(wb + 18, xb + 34), acc1);
         }
-        *ret = hsum(acc);
+        if (b < nb)
+                acc0 = _mm256_fmadd_ps(_mm256_set1_ps(rd_f16(wb) * rd_f16(xb)), q4_0_block(wb, xb), acc0);
+        *ret = hsum(_mm256_add_ps(acc0, acc1));
 }
