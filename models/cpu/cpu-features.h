@@ -1,4 +1,4 @@
-/* CPU features that select kernels, detected once (cpuid on x86-64). */
+/* CPU features that select kernels, detected once (cpuid + xgetbv on x86-64, hwcaps on aarch64). */
 #pragma once
 
 #include <stdint.h>
@@ -19,5 +19,14 @@ enum {
  * kernels. Computed on first call; thread-safe. */
 uint32_t cpu_features_get(void);
 
-/* "avx2,fma,f16c" into buf. */
+/* Features of this machine, ignoring GEMMAD_CPU_FEATURES. */
+uint32_t cpu_features_detect(void);
+
+/* The mask a GEMMAD_CPU_FEATURES value stands for: the named features ("avx2", "fma", "f16c",
+ * "avx512f", "avx512bw", "avx512vnni", "neon", "dotprod"; case-insensitive, separated by commas
+ * or spaces). "none" (or any list naming no known feature) is 0; unknown names are ignored.
+ * NULL or an empty string means no mask: UINT32_MAX. */
+uint32_t cpu_features_parse(const char *list);
+
+/* "avx2,fma,f16c" into buf, or "none"; truncated at a whole name when buf is too small. */
 void cpu_features_describe(uint32_t features, char *buf, unsigned size);

@@ -1,6 +1,18 @@
-/* AVX2 + FMA + F16C dot kernels (compiled with those flags; called only when cpuid reports
- * them). The int8 block kernels use the sign trick: |w| (unsigned) times sign(w)*x (signed) with
- * maddubs, then madd against ones, giving 8 int32 partial sums per 32-value block. */
+/* AVX2 + FMA + F16C dot kernels and activation quantisers. This file alone is compiled with
+ * -mavx2 -mfma -mf16c (models/meson.build); kernels.c calls it only when cpuid reports all three.
+ *
+ * The int8 block kernels compute the scalar rows' integer sums exactly (dot-ref.c states the math
+ * per type) and differ from them only in the order the per-block floats are added. maddubs wants
+ * one unsigned operand:
+ *   q4_0: the stored nibble q (0..15) is unsigned; sum((q - 8) x) = sum(q x) - sum(8 x), two
+ *     maddubs and a subtraction (one instruction fewer than the sign trick);
+ *   q5_0, q8_0: the sign trick, |w| (unsigned) times sign(w) * x (signed); needs x != -128,
+ *     which the activation quantisers guarantee (w = -128 is fine: |w| = 128 unsigned);
+ *   q4_1, q5_1, q4_k, q5_k, q6_k (stored as q + 32, the 32 taken back with the bsums): unsigned
+ *     as stored. No pair sum can saturate: 2 * 128 * 127 < 32768.
+ * The quantisers produce the same bytes as the scalar ones (same float operations, rounding half
+ * away from zero done exactly), which is why this file is built with -ffp-contract=off: every FMA
+ * here is written out. */
 #include <immintrin.h>
 #include <stdint.h>
 #include <string.h>
@@ -13,95 +25,444 @@ static inline float rd_f16(const uint8_t *p) {
         return _cvtsh_ss(h);
 }
 
-static inline float hsum(__m256 v) {
+static inline float rd_f32(const uint8_t *p) {
+        float v;
+        memcpy(&v, p, 4);
+        return v;
+}
+
+static inline __m256i load256(const uint8_t *p) {
+        return _mm256_loadu_si256((const __m256i_u *) p);
+}
+
+static inline __m128i load128(const uint8_t *p) {
+        return _mm_loadu_si128((const __m128i_u *) p);
+}
+
+static inline float hsum_ps(__m256 v) {
         __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
         s = _mm_add_ps(s, _mm_movehl_ps(s, s));
         s = _mm_add_ss(s, _mm_movehdup_ps(s));
         return _mm_cvtss_f32(s);
 }
 
-/* 32 int8 products summed in 8 int32 lanes, converted to float. */
-static inline __m256 block_dot_i8(__m256i w, __m256i x) {
-        const __m256i ax = _mm256_sign_epi8(w, w);
-        const __m256i sy = _mm256_sign_epi8(x, w);
-        const __m256i p16 = _mm256_maddubs_epi16(ax, sy);
-        return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+static inline int32_t hsum_epi32(__m256i v) {
+        __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+        s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+        s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+        return _mm_cvtsi128_si32(s);
 }
 
+/* 16 packed nibbles -> 32 bytes in value order: low nibbles are values 0..15, high ones 16..31. */
+static inline __m256i nibbles(const uint8_t *p) {
+        const __m256i both = _mm256_broadcastsi128_si256(load128(p));
+        return _mm256_and_si256(_mm256_srlv_epi64(both, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(0x0f));
+}
+
+/* Byte j is 0xff where bit j of the little-endian 32-bit word at p is set, else 0. */
+static inline __m256i bits_to_bytes(const uint8_t *p) {
+        uint32_t bits;
+        memcpy(&bits, p, 4);
+        const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int) bits),
+                                                   _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202,
+                                                                      0x0303030303030303));
+        const __m256i bit = _mm256_set1_epi64x((int64_t) 0x8040201008040201);
+        return _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+}
+
+/* ---- float weights x float activations ------------------------------------------------------ */
+
 void dot_f32_avx2(size_t n, const void *w, const void *x, float *ret) {
-        const float *a = w, *b = x;
+        const uint8_t *a = w, *b = x;
         __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
         size_t i = 0;
         for (; i + 32 <= n; i += 32) {
-                s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-                s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
-                s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
-                s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
+                const float *pa = (const float *) (a + 4 * i), *pb = (const float *) (b + 4 * i);
+                s0 = _mm256_fmadd_ps(_mm256_loadu_ps(pa), _mm256_loadu_ps(pb), s0);
+                s1 = _mm256_fmadd_ps(_mm256_loadu_ps(pa + 8), _mm256_loadu_ps(pb + 8), s1);
+                s2 = _mm256_fmadd_ps(_mm256_loadu_ps(pa + 16), _mm256_loadu_ps(pb + 16), s2);
+                s3 = _mm256_fmadd_ps(_mm256_loadu_ps(pa + 24), _mm256_loadu_ps(pb + 24), s3);
         }
         for (; i + 8 <= n; i += 8)
-                s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-        float s = hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-        for (; i < n; i++) {
-                float av, bv;
-                memcpy(&av, (const uint8_t *) w + 4 * i, 4);
-                memcpy(&bv, (const uint8_t *) x + 4 * i, 4);
-                s += av * bv;
-        }
+                s0 = _mm256_fmadd_ps(_mm256_loadu_ps((const float *) (a + 4 * i)),
+                                     _mm256_loadu_ps((const float *) (b + 4 * i)), s0);
+        float s = hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+        for (; i < n; i++)
+                s += rd_f32(a + 4 * i) * rd_f32(b + 4 * i);
         *ret = s;
+}
+
+static inline __m256 load_f16x8(const uint8_t *p) {
+        return _mm256_cvtph_ps(load128(p));
 }
 
 void dot_f16_avx2(size_t n, const void *w, const void *x, float *ret) {
-        const uint8_t *a = w;
-        const float *b = x;
+        const uint8_t *a = w, *b = x;
+        __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+        size_t i = 0;
+        for (; i + 32 <= n; i += 32) {
+                const uint8_t *pa = a + 2 * i;
+                const float *pb = (const float *) (b + 4 * i);
+                s0 = _mm256_fmadd_ps(load_f16x8(pa), _mm256_loadu_ps(pb), s0);
+                s1 = _mm256_fmadd_ps(load_f16x8(pa + 16), _mm256_loadu_ps(pb + 8), s1);
+                s2 = _mm256_fmadd_ps(load_f16x8(pa + 32), _mm256_loadu_ps(pb + 16), s2);
+                s3 = _mm256_fmadd_ps(load_f16x8(pa + 48), _mm256_loadu_ps(pb + 24), s3);
+        }
+        for (; i + 8 <= n; i += 8)
+                s0 = _mm256_fmadd_ps(load_f16x8(a + 2 * i), _mm256_loadu_ps((const float *) (b + 4 * i)), s0);
+        float s = hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+        for (; i < n; i++)
+                s += rd_f16(a + 2 * i) * rd_f32(b + 4 * i);
+        *ret = s;
+}
+
+/* bf16 is the top half of an f32: widen to 32 bits and shift into place. */
+static inline __m256 load_bf16x8(const uint8_t *p) {
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(load128(p)), 16));
+}
+
+void dot_bf16_avx2(size_t n, const void *w, const void *x, float *ret) {
+        const uint8_t *a = w, *b = x;
         __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
         size_t i = 0;
         for (; i + 16 <= n; i += 16) {
-                __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) (a + 2 * i)));
-                __m256 w1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) (a + 2 * i + 16)));
-                s0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(b + i), s0);
-                s1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(b + i + 8), s1);
+                const float *pb = (const float *) (b + 4 * i);
+                s0 = _mm256_fmadd_ps(load_bf16x8(a + 2 * i), _mm256_loadu_ps(pb), s0);
+                s1 = _mm256_fmadd_ps(load_bf16x8(a + 2 * i + 16), _mm256_loadu_ps(pb + 8), s1);
         }
-        float s = hsum(_mm256_add_ps(s0, s1));
+        for (; i + 8 <= n; i += 8)
+                s0 = _mm256_fmadd_ps(load_bf16x8(a + 2 * i), _mm256_loadu_ps((const float *) (b + 4 * i)), s0);
+        float s = hsum_ps(_mm256_add_ps(s0, s1));
         for (; i < n; i++) {
-                float bv;
-                memcpy(&bv, (const uint8_t *) x + 4 * i, 4);
-                s += rd_f16(a + 2 * i) * bv;
+                uint16_t h;
+                memcpy(&h, a + 2 * i, 2);
+                uint32_t u = (uint32_t) h << 16;
+                float wv;
+                memcpy(&wv, &u, 4);
+                s += wv * rd_f32(b + 4 * i);
         }
         *ret = s;
 }
 
-void dot_q8_0_avx2(size_t n, const void *w, const void *x, float *ret) {
+/* ---- 32-value blocks x q8_0 / q8_1 --------------------------------------------------------- */
+
+/* Each block kernel yields the 16 int16 pair sums of its 32 products (maddubs). Blocks go eight at
+ * a time: their pair sums are reduced to one vector of eight int32 block sums, converted once and
+ * multiplied by the eight blocks' scales, which are converted from f16 together. Per block that
+ * saves the broadcast, conversion and FMA of a block-at-a-time loop. Left-over blocks go one at a
+ * time. */
+
+static inline __m256i q4_0_p16(const uint8_t *wb, const uint8_t *xb) {
+        const __m256i qx = load256(xb + 2);
+        return _mm256_sub_epi16(_mm256_maddubs_epi16(nibbles(wb + 2), qx), _mm256_maddubs_epi16(_mm256_set1_epi8(8), qx));
+}
+
+/* q5_0: value = (nibble | bit << 4) - 16, i.e. the nibble itself when the bit is set and
+ * nibble - 16 (the nibble with 0xf0 on top, as an int8) when it is not. */
+static inline __m256i q5_0_p16(const uint8_t *wb, const uint8_t *xb) {
+        const __m256i qw = _mm256_or_si256(nibbles(wb + 6), _mm256_andnot_si256(bits_to_bytes(wb + 2), _mm256_set1_epi8((char) 0xf0)));
+        return _mm256_maddubs_epi16(_mm256_sign_epi8(qw, qw), _mm256_sign_epi8(load256(xb + 2), qw));
+}
+
+static inline __m256i q8_0_p16(const uint8_t *wb, const uint8_t *xb) {
+        const __m256i qw = load256(wb + 2);
+        return _mm256_maddubs_epi16(_mm256_sign_epi8(qw, qw), _mm256_sign_epi8(load256(xb + 2), qw));
+}
+
+static inline __m256i q4_1_p16(const uint8_t *wb, const uint8_t *xb) {
+        return _mm256_maddubs_epi16(nibbles(wb + 4), load256(xb + 4));
+}
+
+static inline __m256i q5_1_p16(const uint8_t *wb, const uint8_t *xb) {
+        const __m256i qw = _mm256_or_si256(nibbles(wb + 8), _mm256_and_si256(bits_to_bytes(wb + 4), _mm256_set1_epi8(0x10)));
+        return _mm256_maddubs_epi16(qw, load256(xb + 4));
+}
+
+/* Eight blocks' pair sums -> their eight block sums (lane k: block k), staying in int16 until each
+ * lane holds half a block: only for types where 16 products always fit (|w| * 127 * 16 < 32768:
+ * q4_0, q5_0, q4_1). hadd works within 128-bit halves, so after three rounds the low half holds
+ * the blocks' first 16 products and the high half their last 16. */
+static inline __m256i reduce8_i16(const __m256i p[8]) {
+        const __m256i a = _mm256_hadd_epi16(_mm256_hadd_epi16(p[0], p[1]), _mm256_hadd_epi16(p[2], p[3]));
+        const __m256i b = _mm256_hadd_epi16(_mm256_hadd_epi16(p[4], p[5]), _mm256_hadd_epi16(p[6], p[7]));
+        const __m256i c = _mm256_hadd_epi16(a, b);
+        return _mm256_add_epi32(_mm256_cvtepi16_epi32(_mm256_castsi256_si128(c)),
+                                _mm256_cvtepi16_epi32(_mm256_extracti128_si256(c, 1)));
+}
+
+/* The same through int32 (any type). */
+static inline __m256i reduce8_i32(const __m256i p[8]) {
+        const __m256i one = _mm256_set1_epi16(1);
+        __m256i v[8];
+        for (int k = 0; k < 8; k++)
+                v[k] = _mm256_madd_epi16(p[k], one);
+        const __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+        const __m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
+        return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
+}
+
+static inline uint16_t rd_u16(const uint8_t *p) {
+        uint16_t v;
+        memcpy(&v, p, 2);
+        return v;
+}
+
+/* The f16 at p, p + stride, ... p + 7 * stride as eight floats. */
+static inline __m256 load_f16_strided8(const uint8_t *p, size_t stride) {
+        __m128i v = _mm_cvtsi32_si128(rd_u16(p));
+        v = _mm_insert_epi16(v, rd_u16(p + 1 * stride), 1);
+        v = _mm_insert_epi16(v, rd_u16(p + 2 * stride), 2);
+        v = _mm_insert_epi16(v, rd_u16(p + 3 * stride), 3);
+        v = _mm_insert_epi16(v, rd_u16(p + 4 * stride), 4);
+        v = _mm_insert_epi16(v, rd_u16(p + 5 * stride), 5);
+        v = _mm_insert_epi16(v, rd_u16(p + 6 * stride), 6);
+        v = _mm_insert_epi16(v, rd_u16(p + 7 * stride), 7);
+        return _mm256_cvtph_ps(v);
+}
+
+/* sum_b dw*dx * sum(qw*qx) (+ mw * sx for the q8_1 pairs, with_min). */
+#define DOT_BLOCKS32(name, p16_fn, reduce8, w_bytes, x_bytes, with_min)                                       \
+        void name(size_t n, const void *w, const void *x, float *ret) {                                       \
+                const uint8_t *wb = w, *xb = x;                                                               \
+                const size_t nb = n / 32;                                                                     \
+                __m256 acc = _mm256_setzero_ps(), acc_min = _mm256_setzero_ps();                              \
+                size_t b = 0;                                                                                 \
+                for (; b + 8 <= nb; b += 8, wb += 8 * (w_bytes), xb += 8 * (x_bytes)) {                        \
+                        __m256i p[8];                                                                         \
+                        for (int k = 0; k < 8; k++)                                                           \
+                                p[k] = p16_fn(wb + k * (w_bytes), xb + k * (x_bytes));                        \
+                        const __m256 d = _mm256_mul_ps(load_f16_strided8(wb, (w_bytes)),                      \
+                                                       load_f16_strided8(xb, (x_bytes)));                      \
+                        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(reduce8(p)), acc);                        \
+                        if (with_min)                                                                         \
+                                acc_min = _mm256_fmadd_ps(load_f16_strided8(wb + 2, (w_bytes)),               \
+                                                          load_f16_strided8(xb + 2, (x_bytes)), acc_min);     \
+                }                                                                                             \
+                float s = hsum_ps(_mm256_add_ps(acc, acc_min));                                               \
+                __m256 tail = _mm256_setzero_ps();                                                            \
+                for (; b < nb; b++, wb += (w_bytes), xb += (x_bytes)) {                                       \
+                        const __m256i i32 = _mm256_madd_epi16(p16_fn(wb, xb), _mm256_set1_epi16(1));          \
+                        tail = _mm256_fmadd_ps(_mm256_set1_ps(rd_f16(wb) * rd_f16(xb)), _mm256_cvtepi32_ps(i32), tail); \
+                        if (with_min)                                                                         \
+                                s += rd_f16(wb + 2) * rd_f16(xb + 2);                                         \
+                }                                                                                             \
+                *ret = s + hsum_ps(tail);                                                                     \
+        }
+
+DOT_BLOCKS32(dot_q4_0_avx2, q4_0_p16, reduce8_i16, 18, 34, 0)
+DOT_BLOCKS32(dot_q5_0_avx2, q5_0_p16, reduce8_i16, 22, 34, 0)
+DOT_BLOCKS32(dot_q8_0_avx2, q8_0_p16, reduce8_i32, 34, 34, 0)
+DOT_BLOCKS32(dot_q4_1_avx2, q4_1_p16, reduce8_i16, 20, 36, 1)
+DOT_BLOCKS32(dot_q5_1_avx2, q5_1_p16, reduce8_i32, 24, 36, 1)
+
+/* ---- 256-value super-blocks x q8_k ---------------------------------------------------------- */
+
+#define Q8K_D 0
+#define Q8K_QS 4
+#define Q8K_BSUMS 260
+
+/* Broadcasts int16 lane j (0..7) of each 128-bit half of v to the whole half. */
+static inline __m256i bcast_i16(__m256i v, int j) {
+        return _mm256_shuffle_epi8(v, _mm256_set1_epi16((short) (0x0100 + 0x0202 * j)));
+}
+
+/* Low 128 bits: int16 lane 2k of v's low half everywhere; high 128 bits: lane 2k+1 of v's high half. */
+static inline __m256i bcast_pair(__m256i v, int k) {
+        return _mm256_shuffle_epi8(v, _mm256_set_m128i(_mm_set1_epi16((short) (0x0100 + 0x0202 * (2 * k + 1))),
+                                                       _mm_set1_epi16((short) (0x0100 + 0x0202 * (2 * k)))));
+}
+
+/* The eight 6-bit scales and mins of q4_k/q5_k (layout in quant-ref.c, k_scale_min), four per
+ * 32-bit word: bytes 0..3 of the 12 hold sc[0..3] and the top bits of sc[4..7], bytes 4..7 m[0..3]
+ * and the top bits of m[4..7], bytes 8..11 the low nibbles of sc[4..7] | m[4..7] << 4. */
+static inline void k_scales_mins(const uint8_t *s, uint64_t *ret_sc, uint64_t *ret_m) {
+        uint32_t s0, s1, s2;
+        memcpy(&s0, s, 4);
+        memcpy(&s1, s + 4, 4);
+        memcpy(&s2, s + 8, 4);
+        const uint32_t sc_lo = s0 & 0x3f3f3f3f, m_lo = s1 & 0x3f3f3f3f;
+        const uint32_t sc_hi = (s2 & 0x0f0f0f0f) | ((s0 >> 6) & 0x03030303) << 4;
+        const uint32_t m_hi = ((s2 >> 4) & 0x0f0f0f0f) | ((s1 >> 6) & 0x03030303) << 4;
+        *ret_sc = sc_lo | (uint64_t) sc_hi << 32;
+        *ret_m = m_lo | (uint64_t) m_hi << 32;
+}
+
+/* q4_k and q5_k, one super-block: sum_j sc_j * sum(q*qx) in int32 lanes into acc (times dx * d),
+ * sum_j m_j * (bsums of sub-block j) into acc_min (times dx * dmin); qh is NULL for q4_k. */
+static inline void q45_k_block(const uint8_t *wb, const uint8_t *qh, const uint8_t *q, const uint8_t *xb, __m256 *acc,
+                               __m256 *acc_min) {
+        uint64_t sc8, m8;
+        k_scales_mins(wb + 4, &sc8, &m8);
+
+        const __m128i mv = _mm_cvtsi64_si128((long long) m8);
+        const __m256i m_pairs = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mv, mv));   /* m0 m0 m1 m1 ... */
+        const __m256i mins = _mm256_madd_epi16(load256(xb + Q8K_BSUMS), m_pairs);
+        const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long) sc8)));
+
+        const uint8_t *qx = xb + Q8K_QS;
+        const __m256i low4 = _mm256_set1_epi8(0x0f);
+        __m256i hb = qh ? load256(qh) : _mm256_setzero_si256();
+        __m256i sumi = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++, q += 32, qx += 64) {
+                const __m256i qv = load256(q);
+                __m256i lo = _mm256_and_si256(qv, low4);
+                __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qv, 4), low4);
+                if (qh) {
+                        /* bit 2c of qh[l] for the low values, bit 2c+1 for the high ones; each byte
+                         * only ever shifts its own bits into bits 0..1 */
+                        const __m256i one = _mm256_set1_epi8(1);
+                        lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(hb, one), 4));
+                        hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 1), one), 4));
+                        hb = _mm256_srli_epi16(hb, 2);
+                }
+                const __m256i plo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, load256(qx)), bcast_i16(sc16, 2 * c));
+                const __m256i phi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, load256(qx + 32)), bcast_i16(sc16, 2 * c + 1));
+                sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(plo, phi));
+        }
+        const float dx = rd_f32(xb + Q8K_D);
+        *acc = _mm256_fmadd_ps(_mm256_set1_ps(dx * rd_f16(wb)), _mm256_cvtepi32_ps(sumi), *acc);
+        *acc_min = _mm256_fmadd_ps(_mm256_set1_ps(dx * rd_f16(wb + 2)), _mm256_cvtepi32_ps(mins), *acc_min);
+}
+
+void dot_q4_k_avx2(size_t n, const void *w, const void *x, float *ret) {
         const uint8_t *wb = w, *xb = x;
+        __m256 acc = _mm256_setzero_ps(), acc_min = _mm256_setzero_ps();
+        for (size_t b = 0; b < n / 256; b++, wb += 144, xb += 292)
+                q45_k_block(wb, NULL, wb + 16, xb, &acc, &acc_min);
+        *ret = hsum_ps(acc) - hsum_ps(acc_min);
+}
+
+void dot_q5_k_avx2(size_t n, const void *w, const void *x, float *ret) {
+        const uint8_t *wb = w, *xb = x;
+        __m256 acc = _mm256_setzero_ps(), acc_min = _mm256_setzero_ps();
+        for (size_t b = 0; b < n / 256; b++, wb += 176, xb += 292)
+                q45_k_block(wb, wb + 16, wb + 48, xb, &acc, &acc_min);
+        *ret = hsum_ps(acc) - hsum_ps(acc_min);
+}
+
+/* q6_k: values are stored as q + 32 (0..63), which maddubs takes as unsigned; the 32 * sum(qx) this
+ * adds is taken back with the activations' bsums, whose sub-blocks of 16 are exactly the weight
+ * scales' (value v has scale v / 16). */
+void dot_q6_k_avx2(size_t n, const void *w, const void *x, float *ret) {
+        const uint8_t *wb = w, *xb = x;
+        const __m256i low4 = _mm256_set1_epi8(0x0f), m03 = _mm256_set1_epi8(0x03), m30 = _mm256_set1_epi8(0x30);
         __m256 acc = _mm256_setzero_ps();
-        for (size_t b = 0; b < n / 32; b++, wb += 34, xb += 34) {
-                const __m256i qw = _mm256_loadu_si256((const __m256i *) (wb + 2));
-                const __m256i qx = _mm256_loadu_si256((const __m256i *) (xb + 2));
-                const __m256 d = _mm256_set1_ps(rd_f16(wb) * rd_f16(xb));
-                acc = _mm256_fmadd_ps(d, block_dot_i8(qw, qx), acc);
+        for (size_t b = 0; b < n / 256; b++, wb += 210, xb += 292) {
+                const __m256i sc_all = _mm256_cvtepi8_epi16(load128(wb + 192));
+                __m256i sumi = _mm256_slli_epi32(_mm256_madd_epi16(load256(xb + Q8K_BSUMS), sc_all), 5);
+                sumi = _mm256_sub_epi32(_mm256_setzero_si256(), sumi);
+                for (int h = 0; h < 2; h++) {
+                        const uint8_t *ql = wb + 64 * h, *qx = xb + Q8K_QS + 128 * h;
+                        const __m256i qhv = load256(wb + 128 + 32 * h);
+                        const __m256i ql0 = load256(ql), ql1 = load256(ql + 32);
+                        /* scales of this half: lane j of the low 128 bits is sc[8h + j] ... */
+                        const __m256i sch = h ? _mm256_permute2x128_si256(sc_all, sc_all, 0x11)
+                                              : _mm256_permute2x128_si256(sc_all, sc_all, 0x00);
+                        const __m256i q1 = _mm256_or_si256(_mm256_and_si256(ql0, low4), _mm256_slli_epi16(_mm256_and_si256(qhv, m03), 4));
+                        const __m256i q2 = _mm256_or_si256(_mm256_and_si256(ql1, low4), _mm256_and_si256(_mm256_slli_epi16(qhv, 2), m30));
+                        const __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4), _mm256_and_si256(qhv, m30));
+                        const __m256i q4 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
+                                                           _mm256_and_si256(_mm256_srli_epi16(qhv, 2), m30));
+                        /* ... and group k's 32 values take sc[8h + 2k] (first 16) and sc[8h + 2k + 1] */
+                        const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(q1, load256(qx)), bcast_pair(sch, 0));
+                        const __m256i p2 = _mm256_madd_epi16(_mm256_maddubs_epi16(q2, load256(qx + 32)), bcast_pair(sch, 1));
+                        const __m256i p3 = _mm256_madd_epi16(_mm256_maddubs_epi16(q3, load256(qx + 64)), bcast_pair(sch, 2));
+                        const __m256i p4 = _mm256_madd_epi16(_mm256_maddubs_epi16(q4, load256(qx + 96)), bcast_pair(sch, 3));
+                        sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_add_epi32(p1, p2), _mm256_add_epi32(p3, p4)));
+                }
+                acc = _mm256_fmadd_ps(_mm256_set1_ps(rd_f32(xb + Q8K_D) * rd_f16(wb + 208)), _mm256_cvtepi32_ps(sumi), acc);
         }
-        *ret = hsum(acc);
+        *ret = hsum_ps(acc);
 }
 
-/* One q4_0 block against one q8_0 block: 8 float partial sums, still to be scaled. */
-static inline __m256 q4_0_block(const uint8_t *wb, const uint8_t *xb) {
-        /* Low nibbles are values 0..15, high nibbles 16..31: one register in value order. */
-        const __m128i q = _mm_loadu_si128((const __m128i *) (wb + 2));
-        const __m256i both = _mm256_set_m128i(_mm_srli_epi16(q, 4), q);
-        const __m256i qw = _mm256_sub_epi8(_mm256_and_si256(both, _mm256_set1_epi8(0x0f)), _mm256_set1_epi8(8));
-        return block_dot_i8(qw, _mm256_loadu_si256((const __m256i *) (xb + 2)));
+/* ---- activation quantisers (same bytes as the scalar ones in dot-ref.c) --------------------- */
+
+static inline __m256 abs_ps(__m256 v) {
+        return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v);
 }
 
-/* Two blocks per iteration into two accumulators, so consecutive FMAs do not wait on each other. */
-void dot_q4_0_avx2(size_t n, const void *w, const void *x, float *ret) {
-        const uint8_t *wb = w, *xb = x;
-        const size_t nb = n / 32;
-        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-        size_t b = 0;
-        for (; b + 2 <= nb; b += 2, wb += 36, xb += 68) {
-                acc0 = _mm256_fmadd_ps(_mm256_set1_ps(rd_f16(wb) * rd_f16(xb)), q4_0_block(wb, xb), acc0);
-                acc1 = _mm256_fmadd_ps(_mm256_set1_ps(rd_f16(wb + 18) * rd_f16(xb + 34)), q4_0_block(wb + 18, xb + 34), acc1);
+static inline float hmax_ps(__m256 v) {
+        __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+        m = _mm_max_ss(m, _mm_movehdup_ps(m));
+        return _mm_cvtss_f32(m);
+}
+
+/* roundf() of 8 floats as int32: truncate, then step away from zero where the dropped fraction
+ * is at least one half. v - trunc(v) is exact for |v| < 2^23, so ties go the way roundf sends
+ * them (x + copysign(0.5, x) would not be exact near 0.5). */
+static inline __m256i round_away(__m256 v) {
+        const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+        const __m256 frac = abs_ps(_mm256_sub_ps(v, t));
+        const __m256 step = _mm256_or_ps(_mm256_set1_ps(1.0f), _mm256_and_ps(v, _mm256_set1_ps(-0.0f)));
+        const __m256 r = _mm256_add_ps(t, _mm256_and_ps(_mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ), step));
+        return _mm256_cvttps_epi32(r);
+}
+
+/* Scale of a symmetric int8 block (kernels.h): d = max|x| / 127, and the multiplier 1/d (0 for
+ * an all-zero block). max is exact, so the order it is taken in does not matter. */
+static inline float block_scale(const float *x, size_t n, float *ret_id) {
+        __m256 m = _mm256_setzero_ps();
+        for (size_t j = 0; j < n; j += 8)
+                m = _mm256_max_ps(abs_ps(_mm256_loadu_ps(x + j)), m);
+        const float d = hmax_ps(m) / 127.0f;
+        *ret_id = d != 0.0f ? 1.0f / d : 0.0f;
+        return d;
+}
+
+/* 32 values -> 32 int8 at dst; returns their 8 int32 values as 4 vectors through q. */
+static inline void quantize32(const float *x, __m256 id, uint8_t *dst, __m256i q[4]) {
+        for (int k = 0; k < 4; k++)
+                q[k] = round_away(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), id));
+        /* packs work per 128-bit half: bytes come out as 0-3 8-11 16-19 24-27 4-7 12-15 ... */
+        const __m256i p16 = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+        const __m256i p = _mm256_permutevar8x32_epi32(p16, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i_u *) dst, p);
+}
+
+static inline void wr_f16(uint8_t *p, float v) {
+        const uint16_t h = _cvtss_sh(v, _MM_FROUND_TO_NEAREST_INT);
+        memcpy(p, &h, 2);
+}
+
+void act_quantize_q8_0_avx2(const float *x, void *dst, size_t n) {
+        uint8_t *b = dst;
+        for (size_t i = 0; i < n / 32; i++, b += 34, x += 32) {
+                float id;
+                __m256i q[4];
+                wr_f16(b, block_scale(x, 32, &id));
+                quantize32(x, _mm256_set1_ps(id), b + 2, q);
         }
-        if (b < nb)
-                acc0 = _mm256_fmadd_ps(_mm256_set1_ps(rd_f16(wb) * rd_f16(xb)), q4_0_block(wb, xb), acc0);
-        *ret = hsum(_mm256_add_ps(acc0, acc1));
+}
+
+void act_quantize_q8_1_avx2(const float *x, void *dst, size_t n) {
+        uint8_t *b = dst;
+        for (size_t i = 0; i < n / 32; i++, b += 36, x += 32) {
+                float id;
+                __m256i q[4];
+                const uint16_t d = _cvtss_sh(block_scale(x, 32, &id), _MM_FROUND_TO_NEAREST_INT);
+                quantize32(x, _mm256_set1_ps(id), b + 4, q);
+                const int32_t sum = hsum_epi32(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
+                memcpy(b, &d, 2);
+                wr_f16(b + 2, _cvtsh_ss(d) * (float) sum);
+        }
+}
+
+void act_quantize_q8_k_avx2(const float *x, void *dst, size_t n) {
+        uint8_t *b = dst;
+        for (size_t i = 0; i < n / 256; i++, b += 292, x += 256) {
+                float id;
+                const float d = block_scale(x, 256, &id);
+                const __m256 idv = _mm256_set1_ps(id);
+                memcpy(b + Q8K_D, &d, 4);
+                for (int g = 0; g < 8; g++) {
+                        __m256i q[4];
+                        quantize32(x + 32 * g, idv, b + Q8K_QS + 32 * g, q);
+                        const int16_t bs[2] = {
+                                (int16_t) hsum_epi32(_mm256_add_epi32(q[0], q[1])),
+                                (int16_t) hsum_epi32(_mm256_add_epi32(q[2], q[3])),
+                        };
+                        memcpy(b + Q8K_BSUMS + 4 * g, bs, 4);
+                }
+        }
 }

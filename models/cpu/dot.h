@@ -1,23 +1,44 @@
-/* Dot kernels by name: the scalar rows (dot-ref.c) and the AVX2 rows (dot-avx2.c, built with its
- * own -mavx2 -mfma -mf16c flags and only called when cpuid says so). Signatures are DotFn. */
+/* Dot kernels and activation quantisers by name: the scalar rows (dot-ref.c) and the AVX2 rows
+ * (dot-avx2.c, built with its own -mavx2 -mfma -mf16c flags and only called when cpuid says so).
+ * Dot signatures are DotFn, quantisers ActQuantizeFn (kernels.h). */
 #pragma once
 
 #include <stddef.h>
 
-void dot_f32_ref(size_t n, const void *w, const void *x, float *ret);
-void dot_f16_ref(size_t n, const void *w, const void *x, float *ret);
-void dot_bf16_ref(size_t n, const void *w, const void *x, float *ret);
-void dot_q8_0_ref(size_t n, const void *w, const void *x, float *ret);
-void dot_q4_0_ref(size_t n, const void *w, const void *x, float *ret);
-void dot_q4_1_ref(size_t n, const void *w, const void *x, float *ret);
-void dot_q5_0_ref(size_t n, const void *w, const void *x, float *ret);
-void dot_q5_1_ref(size_t n, const void *w, const void *x, float *ret);
-void dot_q4_k_ref(size_t n, const void *w, const void *x, float *ret);
-void dot_q5_k_ref(size_t n, const void *w, const void *x, float *ret);
-void dot_q6_k_ref(size_t n, const void *w, const void *x, float *ret);
-void dot_q8_k_ref(size_t n, const void *w, const void *x, float *ret);
+#define DOT_FN(name) void name(size_t n, const void *w, const void *x, float *ret)
+#define ACT_QUANTIZE_FN(name) void name(const float *x, void *dst, size_t n)
 
-void dot_f32_avx2(size_t n, const void *w, const void *x, float *ret);
-void dot_f16_avx2(size_t n, const void *w, const void *x, float *ret);
-void dot_q8_0_avx2(size_t n, const void *w, const void *x, float *ret);
-void dot_q4_0_avx2(size_t n, const void *w, const void *x, float *ret);
+/* Scalar reference rows: one per weight type, kept forever. */
+DOT_FN(dot_f32_ref);
+DOT_FN(dot_f16_ref);
+DOT_FN(dot_bf16_ref);
+DOT_FN(dot_q4_0_ref);    /* x q8_0 */
+DOT_FN(dot_q5_0_ref);    /* x q8_0 */
+DOT_FN(dot_q8_0_ref);    /* x q8_0 */
+DOT_FN(dot_q4_1_ref);    /* x q8_1 */
+DOT_FN(dot_q5_1_ref);    /* x q8_1 */
+DOT_FN(dot_q4_k_ref);    /* x q8_k */
+DOT_FN(dot_q5_k_ref);    /* x q8_k */
+DOT_FN(dot_q6_k_ref);    /* x q8_k */
+DOT_FN(dot_q8_k_ref);    /* x q8_k */
+
+ACT_QUANTIZE_FN(act_quantize_q8_0_ref);
+ACT_QUANTIZE_FN(act_quantize_q8_1_ref);
+ACT_QUANTIZE_FN(act_quantize_q8_k_ref);
+
+/* AVX2 + FMA + F16C rows. */
+DOT_FN(dot_f32_avx2);
+DOT_FN(dot_f16_avx2);
+DOT_FN(dot_bf16_avx2);
+DOT_FN(dot_q4_0_avx2);
+DOT_FN(dot_q5_0_avx2);
+DOT_FN(dot_q8_0_avx2);
+DOT_FN(dot_q4_1_avx2);
+DOT_FN(dot_q5_1_avx2);
+DOT_FN(dot_q4_k_avx2);
+DOT_FN(dot_q5_k_avx2);
+DOT_FN(dot_q6_k_avx2);
+
+ACT_QUANTIZE_FN(act_quantize_q8_0_avx2);
+ACT_QUANTIZE_FN(act_quantize_q8_1_avx2);
+ACT_QUANTIZE_FN(act_quantize_q8_k_avx2);

@@ -1,51 +1,94 @@
-/* The dot-kernel table: per weight type, SIMD rows first, the scalar row last. dot_kernel_find()
- * returns the first row whose CPU features are all present. */
+/* The dot-kernel table: per weight type, SIMD rows first, the scalar row last (kept forever: it is
+ * the reference every other row is tested against and the fallback on every machine).
+ * dot_kernel_find() returns the first row of the type whose CPU features are all present.
+ *
+ * GEMMAD_HAVE_AVX2 is defined by models/meson.build when dot-avx2.c is built (x86-64 only). */
 #include "kernels.h"
 
+#include "base/macro.h"
 #include "dot.h"
 #include "tensor/type-traits.h"
 
 #define AVX2_FMA_F16C (CPU_FEATURE_AVX2 | CPU_FEATURE_FMA | CPU_FEATURE_F16C)
 
+#define ROW(type, features, act_format, row_name, fn)                                            \
+        { .weight_type = (type), .cpu_features = (features), .act = (act_format), .name = (row_name), \
+          .dot = (fn) }
+
 static const DotKernel table[] = {
 #if GEMMAD_HAVE_AVX2
-        { GGML_TYPE_F32, AVX2_FMA_F16C, ACT_F32, "f32-avx2", dot_f32_avx2 },
-        { GGML_TYPE_F16, AVX2_FMA_F16C, ACT_F32, "f16-avx2", dot_f16_avx2 },
-        { GGML_TYPE_Q8_0, AVX2_FMA_F16C, ACT_Q8_0, "q8_0-q8_0-avx2", dot_q8_0_avx2 },
-        { GGML_TYPE_Q4_0, AVX2_FMA_F16C, ACT_Q8_0, "q4_0-q8_0-avx2", dot_q4_0_avx2 },
+        ROW(GGML_TYPE_Q4_0, AVX2_FMA_F16C, ACT_Q8_0, "q4_0-q8_0-avx2", dot_q4_0_avx2),
+        ROW(GGML_TYPE_Q8_0, AVX2_FMA_F16C, ACT_Q8_0, "q8_0-q8_0-avx2", dot_q8_0_avx2),
+        ROW(GGML_TYPE_F16, AVX2_FMA_F16C, ACT_F32, "f16-f32-avx2", dot_f16_avx2),
+        ROW(GGML_TYPE_F32, AVX2_FMA_F16C, ACT_F32, "f32-f32-avx2", dot_f32_avx2),
+        ROW(GGML_TYPE_BF16, AVX2_FMA_F16C, ACT_F32, "bf16-f32-avx2", dot_bf16_avx2),
+        ROW(GGML_TYPE_Q5_0, AVX2_FMA_F16C, ACT_Q8_0, "q5_0-q8_0-avx2", dot_q5_0_avx2),
+        ROW(GGML_TYPE_Q4_1, AVX2_FMA_F16C, ACT_Q8_1, "q4_1-q8_1-avx2", dot_q4_1_avx2),
+        ROW(GGML_TYPE_Q5_1, AVX2_FMA_F16C, ACT_Q8_1, "q5_1-q8_1-avx2", dot_q5_1_avx2),
+        ROW(GGML_TYPE_Q4_K, AVX2_FMA_F16C, ACT_Q8_K, "q4_k-q8_k-avx2", dot_q4_k_avx2),
+        ROW(GGML_TYPE_Q5_K, AVX2_FMA_F16C, ACT_Q8_K, "q5_k-q8_k-avx2", dot_q5_k_avx2),
+        ROW(GGML_TYPE_Q6_K, AVX2_FMA_F16C, ACT_Q8_K, "q6_k-q8_k-avx2", dot_q6_k_avx2),
 #endif
-        { GGML_TYPE_F32, 0, ACT_F32, "f32-scalar", dot_f32_ref },
-        { GGML_TYPE_F16, 0, ACT_F32, "f16-scalar", dot_f16_ref },
-        { GGML_TYPE_BF16, 0, ACT_F32, "bf16-scalar", dot_bf16_ref },
-        { GGML_TYPE_Q8_0, 0, ACT_Q8_0, "q8_0-q8_0-scalar", dot_q8_0_ref },
-        { GGML_TYPE_Q4_0, 0, ACT_Q8_0, "q4_0-q8_0-scalar", dot_q4_0_ref },
-        { GGML_TYPE_Q4_1, 0, ACT_F32, "q4_1-dequant-scalar", dot_q4_1_ref },
-        { GGML_TYPE_Q5_0, 0, ACT_F32, "q5_0-dequant-scalar", dot_q5_0_ref },
-        { GGML_TYPE_Q5_1, 0, ACT_F32, "q5_1-dequant-scalar", dot_q5_1_ref },
-        { GGML_TYPE_Q4_K, 0, ACT_F32, "q4_k-dequant-scalar", dot_q4_k_ref },
-        { GGML_TYPE_Q5_K, 0, ACT_F32, "q5_k-dequant-scalar", dot_q5_k_ref },
-        { GGML_TYPE_Q6_K, 0, ACT_F32, "q6_k-dequant-scalar", dot_q6_k_ref },
-        { GGML_TYPE_Q8_K, 0, ACT_F32, "q8_k-dequant-scalar", dot_q8_k_ref },
+        ROW(GGML_TYPE_F32, 0, ACT_F32, "f32-f32-scalar", dot_f32_ref),
+        ROW(GGML_TYPE_F16, 0, ACT_F32, "f16-f32-scalar", dot_f16_ref),
+        ROW(GGML_TYPE_BF16, 0, ACT_F32, "bf16-f32-scalar", dot_bf16_ref),
+        ROW(GGML_TYPE_Q4_0, 0, ACT_Q8_0, "q4_0-q8_0-scalar", dot_q4_0_ref),
+        ROW(GGML_TYPE_Q5_0, 0, ACT_Q8_0, "q5_0-q8_0-scalar", dot_q5_0_ref),
+        ROW(GGML_TYPE_Q8_0, 0, ACT_Q8_0, "q8_0-q8_0-scalar", dot_q8_0_ref),
+        ROW(GGML_TYPE_Q4_1, 0, ACT_Q8_1, "q4_1-q8_1-scalar", dot_q4_1_ref),
+        ROW(GGML_TYPE_Q5_1, 0, ACT_Q8_1, "q5_1-q8_1-scalar", dot_q5_1_ref),
+        ROW(GGML_TYPE_Q4_K, 0, ACT_Q8_K, "q4_k-q8_k-scalar", dot_q4_k_ref),
+        ROW(GGML_TYPE_Q5_K, 0, ACT_Q8_K, "q5_k-q8_k-scalar", dot_q5_k_ref),
+        ROW(GGML_TYPE_Q6_K, 0, ACT_Q8_K, "q6_k-q8_k-scalar", dot_q6_k_ref),
+        ROW(GGML_TYPE_Q8_K, 0, ACT_Q8_K, "q8_k-q8_k-scalar", dot_q8_k_ref),
+};
+
+/* Activation quantisers, fastest first per format; the scalar one last. */
+typedef struct ActQuantizer {
+        ActFormat format;
+        uint32_t cpu_features;
+        ActQuantizeFn quantize;
+} ActQuantizer;
+
+static const ActQuantizer quantizers[] = {
+#if GEMMAD_HAVE_AVX2
+        { .format = ACT_Q8_0, .cpu_features = AVX2_FMA_F16C, .quantize = act_quantize_q8_0_avx2 },
+        { .format = ACT_Q8_1, .cpu_features = AVX2_FMA_F16C, .quantize = act_quantize_q8_1_avx2 },
+        { .format = ACT_Q8_K, .cpu_features = AVX2_FMA_F16C, .quantize = act_quantize_q8_k_avx2 },
+#endif
+        { .format = ACT_Q8_0, .cpu_features = 0, .quantize = act_quantize_q8_0_ref },
+        { .format = ACT_Q8_1, .cpu_features = 0, .quantize = act_quantize_q8_1_ref },
+        { .format = ACT_Q8_K, .cpu_features = 0, .quantize = act_quantize_q8_k_ref },
+};
+
+static const ActFormatInfo formats[_ACT_FORMAT_MAX] = {
+        [ACT_F32] = { .name = "f32", .block_elems = 1, .block_bytes = 4 },
+        [ACT_Q8_0] = { .name = "q8_0", .block_elems = 32, .block_bytes = 34 },
+        [ACT_Q8_1] = { .name = "q8_1", .block_elems = 32, .block_bytes = 36 },
+        [ACT_Q8_K] = { .name = "q8_k", .block_elems = 256, .block_bytes = 292 },
 };
 
 const DotKernel *dot_kernel_find(uint32_t weight_type, uint32_t features) {
-        for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+        for (size_t i = 0; i < ELEMENTSOF(table); i++)
                 if (table[i].weight_type == weight_type && (table[i].cpu_features & ~features) == 0)
                         return &table[i];
         return NULL;
 }
 
 ActFormatInfo act_format_info(ActFormat f, uint32_t features) {
-        (void) features;
-        switch (f) {
-        case ACT_Q8_0:
-                return (ActFormatInfo) { "q8_0", 32, 34, 0, quantize_row_q8_0 };
-        default:
-                return (ActFormatInfo) { "f32", 1, 4, 0, NULL };
-        }
+        if ((unsigned) f >= _ACT_FORMAT_MAX)
+                return (ActFormatInfo) { .name = "invalid" };
+        ActFormatInfo info = formats[f];
+        for (size_t i = 0; i < ELEMENTSOF(quantizers); i++)
+                if (quantizers[i].format == f && (quantizers[i].cpu_features & ~features) == 0) {
+                        info.quantize = quantizers[i].quantize;
+                        info.cpu_features = quantizers[i].cpu_features;
+                        break;
+                }
+        return info;
 }
 
 const DotKernel *dot_kernel_table(size_t *ret_n_rows) {
-        *ret_n_rows = sizeof(table) / sizeof(table[0]);
+        *ret_n_rows = ELEMENTSOF(table);
         return table;
 }

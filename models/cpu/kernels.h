@@ -24,6 +24,18 @@ typedef enum ActFormat {
         _ACT_FORMAT_MAX,
 } ActFormat;
 
+/* How the activation quantisers round (every implementation produces the same bytes):
+ *   q8_0, q8_1: d = max|x| / 127 over the block, q = round(x * (1 / d)) half away from zero,
+ *               exactly as quantize_row_q8_0 (the float d is used for the quotient, d is then
+ *               stored as f16). q8_1 adds s = f16(f16(d) * sum(q)): the stored (rounded) d, so
+ *               that s matches the dequantised values up to the f16 rounding of s itself.
+ *   q8_k:       the same symmetric choice, d = max|x| / 127 stored as f32 (rather than a
+ *               sign-preserving d = max / -127: an int8 has 127 steps either side, so nothing
+ *               is gained, and one rounding rule serves all three formats); bsums[j] is the
+ *               sum of q over values 16j .. 16j+15.
+ * q is never -128, which the SIMD kernels rely on (the sign trick: |w| times sign(w) * x). An
+ * all-zero block has d = 0 and q = 0. */
+
 /* *ret = sum_i W[i] * x[i] for i < n, n a multiple of the weight type's block size. w_row and
  * x_act may sit at any byte offset. */
 typedef void (*DotFn)(size_t n, const void *w_row, const void *x_act, float *ret);

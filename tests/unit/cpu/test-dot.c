@@ -1,10 +1,27 @@
-/* Every dot-kernel row this machine can run, on odd sizes and misaligned buffers: against the
- * scalar row of its type, and against dequantise-then-dot with the original float activations
- * (within the error that quantising the activations allows). Also: forcing no CPU features
- * selects only scalar rows. */
+/* Dot kernels and activation quantisers (models/cpu/kernels.h).
+ *
+ * Every row of the kernel table this machine can run, for 1, 2, 3, 7 and 32 blocks and n = 8192,
+ * with the weight row and the activations at misaligned byte offsets, is checked three ways:
+ *   (a) against the scalar row of its type, on the same bytes: within 1e-5 of sum |w*x| (the
+ *       integer sums are exact; only the order of the float additions may differ);
+ *   (b) the scalar row against the reference: dequant_ref of the weights dotted, in double, with
+ *       the activations dequantised from their quantised form: within 1e-5 of sum |w*x| as well
+ *       (for q8_1 plus the f16 rounding of each block's s, which the kernels use for the minimum);
+ *   (c) against the dequantised weights dotted with the ORIGINAL float activations: within the
+ *       error that quantising the activations allows, derived per element from the block's scale.
+ * Weights come from the reference quantiser where there is one, and also as random bytes with
+ * modest scales (for the block types), so every bit pattern of the quants is met (q8_0's -128).
+ * The activation quantisers are checked against their definition, and the fastest one against
+ * the scalar one byte for byte. Seeds are fixed (GEMMAD_TEST_SEED overrides) and printed.
+ *
+ * Run with GEMMAD_CPU_FEATURES=none (the 'test-dot-scalar' test) it checks that only scalar rows
+ * and quantisers are selected. */
+#include <float.h>
+#include <inttypes.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,115 +35,402 @@
 #include "tensor/fp16.h"
 #include "tensor/type-traits.h"
 
-static uint64_t rng = 0x1234567887654321ull;
+/* ---- helpers ------------------------------------------------------------------------------- */
 
-static float frand(void) {   /* uniform in [-1, 1) */
-        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
-        return (float) ((rng >> 40) * (1.0 / 8388608.0)) - 1.0f;
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rng_next(void) {   /* splitmix64 */
+        uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        return z ^ (z >> 31);
 }
 
-/* Random weights of type t: quantised from floats where a quantiser exists, else random bytes
- * whose f16 scales (first bytes of each block; last two for q6_k) are set to modest values. */
-static void make_weights(uint32_t t, uint8_t *dst, size_t n) {
+static float frand(void) {   /* uniform in [-1, 1) */
+        return (float) ((double) (rng_next() >> 40) * (1.0 / 8388608.0) - 1.0);
+}
+
+static uint16_t rd_u16(const uint8_t *p) {
+        uint16_t v;
+        memcpy(&v, p, 2);
+        return v;
+}
+
+static float rd_f16(const uint8_t *p) {
+        return f16_to_f32(rd_u16(p));
+}
+
+static float rd_f32(const uint8_t *p) {
+        float v;
+        memcpy(&v, p, 4);
+        return v;
+}
+
+static void wr_f16(uint8_t *p, float v) {
+        uint16_t h = f32_to_f16(v);
+        memcpy(p, &h, 2);
+}
+
+static void *xmalloc(size_t n) {
+        void *p = malloc(n ? n : 1);
+        assert_non_null(p);
+        return p;
+}
+
+static size_t row_bytes(uint32_t type, size_t n) {
+        const TypeTraits *t = type_traits(type);
+        return n / t->block_elems * t->block_bytes;
+}
+
+static size_t act_bytes(ActFormat f, size_t n) {
+        ActFormatInfo a = act_format_info(f, 0);
+        return n / a.block_elems * a.block_bytes;
+}
+
+static const char *act_name(ActFormat f) {
+        return act_format_info(f, 0).name;
+}
+
+/* Float activations with magnitudes that change from block to block (and some negative bias). */
+static void make_activations(float *x, size_t n) {
+        float scale = 1.0f;
+        for (size_t i = 0; i < n; i++) {
+                if (i % 32 == 0)
+                        scale = ldexpf(1.0f, (int) (rng_next() % 9) - 4);
+                x[i] = (frand() + (i % 64 < 32 ? 0.0f : -0.25f)) * scale;
+        }
+}
+
+/* How test weights are made: */
+enum {
+        W_QUANTISED = -2,   /* random floats through the reference quantiser, where there is one */
+        W_RANDOM = -1,      /* random bytes */
+        /* 0..255: every byte this value (extreme quants: all 0, all 15, all -128 ...) */
+};
+
+/* Weights of type t at dst. Float types always, and W_QUANTISED for types with a reference
+ * quantiser: random floats through quantize_ref. Otherwise bytes as `mode` says, and the f16/f32
+ * scales set to modest finite values of either sign (the 6-bit and int8 sub-block scales of the K
+ * types stay as they came). */
+static void make_weights(uint32_t t, uint8_t *dst, size_t n, int mode) {
         const TypeTraits *tt = type_traits(t);
-        if (tt->quantize_ref) {
-                float *v = malloc(n * sizeof(float));
+        if (tt->block_elems == 1 || (mode == W_QUANTISED && tt->quantize_ref)) {
+                float *v = xmalloc(n * sizeof(float));
                 for (size_t i = 0; i < n; i++)
                         v[i] = frand();
                 tt->quantize_ref(v, dst, n);
                 free(v);
                 return;
         }
-        size_t blocks = n / tt->block_elems, bytes = blocks * tt->block_bytes;
-        for (size_t i = 0; i < bytes; i++)
-                dst[i] = (uint8_t) (frand() * 127 + 128);
+        const size_t blocks = n / tt->block_elems;
+        for (size_t i = 0; i < blocks * tt->block_bytes; i++)
+                dst[i] = mode >= 0 ? (uint8_t) mode : (uint8_t) rng_next();
         for (size_t b = 0; b < blocks; b++) {
                 uint8_t *blk = dst + b * tt->block_bytes;
-                uint16_t d = f32_to_f16(0.01f + 0.01f * fabsf(frand())), m = f32_to_f16(0.005f * frand());
-                if (t == GGML_TYPE_Q6_K)
-                        memcpy(blk + 208, &d, 2);
-                else if (t == GGML_TYPE_Q8_K) {
-                        float df = 0.01f;
-                        memcpy(blk, &df, 4);
-                } else {
-                        memcpy(blk, &d, 2);
-                        if (t == GGML_TYPE_Q4_1 || t == GGML_TYPE_Q5_1 || t == GGML_TYPE_Q4_K || t == GGML_TYPE_Q5_K)
-                                memcpy(blk + 2, &m, 2);
+                const float d = (0.002f + 0.02f * fabsf(frand())) * (frand() < -0.8f ? -1.0f : 1.0f);
+                const float m = 0.01f * frand();
+                switch (t) {
+                case GGML_TYPE_Q6_K:
+                        wr_f16(blk + 208, d);
+                        break;
+                case GGML_TYPE_Q8_K:
+                        memcpy(blk, &d, 4);
+                        break;
+                case GGML_TYPE_Q4_1:
+                case GGML_TYPE_Q5_1:
+                case GGML_TYPE_Q4_K:
+                case GGML_TYPE_Q5_K:
+                        wr_f16(blk, d);
+                        wr_f16(blk + 2, m);
+                        break;
+                default:
+                        wr_f16(blk, d);
                 }
         }
 }
 
-static const DotKernel *scalar_row(uint32_t type) {
-        return dot_kernel_find(type, 0);
+/* The activations as the kernels see them: q times the stored d. */
+static void dequant_act(ActFormat f, const uint8_t *src, float *dst, size_t n) {
+        switch (f) {
+        case ACT_F32:
+                memcpy(dst, src, n * sizeof(float));
+                break;
+        case ACT_Q8_0:
+                dequant_row_q8_0(src, dst, n);
+                break;
+        case ACT_Q8_1:
+                for (size_t b = 0; b < n / 32; b++, src += 36)
+                        for (int j = 0; j < 32; j++)
+                                dst[32 * b + j] = rd_f16(src) * (float) (int8_t) src[4 + j];
+                break;
+        case ACT_Q8_K:
+                dequant_row_q8_k(src, dst, n);
+                break;
+        default:
+                fail_msg("unknown activation format %d", (int) f);
+        }
 }
 
-static void check_row(const DotKernel *k, size_t n, size_t w_off, size_t x_off) {
+/* Stored scale d and the int8 of element i in a quantised activation block. */
+static void act_element(ActFormat f, const uint8_t *src, size_t i, float *ret_d, int *ret_q) {
+        ActFormatInfo a = act_format_info(f, 0);
+        const uint8_t *blk = src + i / a.block_elems * a.block_bytes;
+        const size_t j = i % a.block_elems;
+        switch (f) {
+        case ACT_Q8_0:
+                *ret_d = rd_f16(blk), *ret_q = (int8_t) blk[2 + j];
+                break;
+        case ACT_Q8_1:
+                *ret_d = rd_f16(blk), *ret_q = (int8_t) blk[4 + j];
+                break;
+        case ACT_Q8_K:
+                *ret_d = rd_f32(blk), *ret_q = (int8_t) blk[4 + j];
+                break;
+        default:
+                *ret_d = 0, *ret_q = 0;
+        }
+}
+
+/* Bound on |sum_i w_i * (x_i - xq_i)|: per element, q = round(x / d) with the exact d = amax / 127
+ * is off by at most d/2 (plus the rounding of x * (1/d)), and the stored d differs from the exact
+ * one by its own rounding, which q multiplies. */
+static double act_error_bound(ActFormat f, const float *wf, const float *x, const uint8_t *xact, size_t n) {
+        if (f == ACT_F32)
+                return 0;
+        const size_t block = act_format_info(f, 0).block_elems;
+        double bound = 0;
+        for (size_t b = 0; b < n / block; b++) {
+                float amax = 0;
+                for (size_t j = 0; j < block; j++)
+                        amax = fmaxf(amax, fabsf(x[b * block + j]));
+                const double d_exact = (double) (amax / 127.0f);
+                for (size_t j = 0; j < block; j++) {
+                        const size_t i = b * block + j;
+                        float d;
+                        int q;
+                        act_element(f, xact, i, &d, &q);
+                        const double e = d_exact * (0.5 + 1e-6) + fabs((double) q) * fabs(d_exact - (double) d);
+                        bound += fabs((double) wf[i]) * e;
+                }
+        }
+        return bound;
+}
+
+/* For weights paired with q8_1: the kernels take mw * s, s = f16(d * sum(q)) being rounded. The
+ * bound on what that adds against the dequantised activations: sum over blocks |mw| * |s - d*sum q|. */
+static double q8_1_sum_error(uint32_t type, const uint8_t *w, const uint8_t *xact, size_t n) {
+        const TypeTraits *tt = type_traits(type);
+        double e = 0;
+        for (size_t b = 0; b < n / 32; b++) {
+                const uint8_t *xb = xact + 36 * b;
+                int32_t sum = 0;
+                for (int j = 0; j < 32; j++)
+                        sum += (int8_t) xb[4 + j];
+                const double exact = (double) rd_f16(xb) * sum;
+                e += fabs((double) rd_f16(w + b * tt->block_bytes + 2)) * fabs((double) rd_f16(xb + 2) - exact);
+        }
+        return e;
+}
+
+/* ---- dot rows ------------------------------------------------------------------------------ */
+
+/* One row on one input: weights made as w_mode says; activations random, or all x_const. */
+static void check_row_on(const DotKernel *k, size_t n, size_t w_off, size_t x_off, int w_mode, float x_const) {
         const TypeTraits *tt = type_traits(k->weight_type);
-        const size_t w_bytes = n / tt->block_elems * tt->block_bytes;
-        ActFormatInfo act = act_format_info(k->act, cpu_features_get());
-        const size_t x_bytes = k->act == ACT_F32 ? n * 4 : n / act.block_elems * act.block_bytes;
-        uint8_t *wbuf = malloc(w_bytes + w_off), *xbuf = malloc(x_bytes + x_off);
-        float *x = malloc(n * sizeof(float)), *wf = malloc(n * sizeof(float)), *xq = malloc(n * sizeof(float));
-        make_weights(k->weight_type, wbuf + w_off, n);
-        for (size_t i = 0; i < n; i++)
-                x[i] = frand() * 3.0f;
+        const DotKernel *scalar = dot_kernel_find(k->weight_type, 0);
+        const ActFormatInfo act = act_format_info(k->act, cpu_features_get());
+        const size_t w_bytes = row_bytes(k->weight_type, n), x_bytes = act_bytes(k->act, n);
+        uint8_t *wbuf = xmalloc(w_bytes + w_off), *xbuf = xmalloc(x_bytes + x_off);
+        float *x = xmalloc(n * sizeof(float)), *wf = xmalloc(n * sizeof(float)), *xq = xmalloc(n * sizeof(float));
+        uint8_t *const wrow = wbuf + w_off, *const xact = xbuf + x_off;
+
+        assert_non_null(scalar);
+        assert_int_equal(scalar->act, k->act);
+        make_weights(k->weight_type, wrow, n, w_mode);
+        make_activations(x, n);
+        if (x_const != 0.0f)
+                for (size_t i = 0; i < n; i++)
+                        x[i] = x_const;
         if (k->act == ACT_F32)
-                memcpy(xbuf + x_off, x, n * 4);
+                memcpy(xact, x, n * sizeof(float));
         else
-                act.quantize(x, xbuf + x_off, n);
+                act.quantize(x, xact, n);
 
-        float got, ref;
-        k->dot(n, wbuf + w_off, xbuf + x_off, &got);
-        scalar_row(k->weight_type)->dot(n, wbuf + w_off, xbuf + x_off, &ref);
+        float got = NAN, ref = NAN;
+        k->dot(n, wrow, xact, &got);
+        scalar->dot(n, wrow, xact, &ref);
 
-        /* Exact maths on the same inputs: dequantised weights and activations, in double. */
-        tt->dequant_ref(wbuf + w_off, wf, n);
-        if (k->act == ACT_Q8_0)
-                dequant_row_q8_0(xbuf + x_off, xq, n);
-        else
-                memcpy(xq, x, n * 4);
-        double exact_q = 0, exact_x = 0, mag = 0, act_err = 0;
+        tt->dequant_ref(wrow, wf, n);
+        dequant_act(k->act, xact, xq, n);
+        double exact_q = 0, exact_x = 0, mag = 0, mag_x = 0;
         for (size_t i = 0; i < n; i++) {
                 exact_q += (double) wf[i] * xq[i];
                 exact_x += (double) wf[i] * x[i];
-                mag += fabs((double) wf[i] * x[i]);
-                act_err += fabs((double) wf[i]) * fabs((double) xq[i] - x[i]);
+                mag += fabs((double) wf[i] * xq[i]);
+                mag_x += fabs((double) wf[i] * x[i]);
         }
-        const double tol = 1e-5 * mag + 1e-6;
-        if (!(fabs(got - ref) <= tol) || !(fabs(ref - exact_q) <= tol) || !(fabs(got - exact_x) <= act_err + tol))
-                fail_msg("%s n=%zu offsets %zu/%zu: row %.9g, scalar %.9g, exact on quantised inputs %.9g, "
-                         "exact on float activations %.9g (activation error bound %.3g)",
-                         k->name, n, w_off, x_off, got, ref, exact_q, exact_x, act_err);
+        const double s_err = k->act == ACT_Q8_1 ? q8_1_sum_error(k->weight_type, wrow, xact, n) : 0;
+        const double act_err = act_error_bound(k->act, wf, x, xact, n);
+        const double tol = 1e-5 * mag + FLT_MIN;
+
+        if (!(fabs((double) got - ref) <= tol) || !(fabs((double) ref - exact_q) <= tol + s_err) ||
+            !(fabs((double) got - exact_x) <= act_err + s_err + 1e-5 * (mag + mag_x) + FLT_MIN))
+                fail_msg("%s n=%zu offsets w+%zu x+%zu weights %d x %g: row %.9g, scalar %.9g (|a| tol %.3g), "
+                         "reference on quantised inputs %.9g (s rounding %.3g), on float activations %.9g "
+                         "(activation error bound %.3g)",
+                         k->name, n, w_off, x_off, w_mode, (double) x_const, got, ref, tol, exact_q, s_err,
+                         exact_x, act_err);
         free(wbuf), free(xbuf), free(x), free(wf), free(xq);
 }
 
+static void check_row(const DotKernel *k, size_t n, size_t w_off, size_t x_off, bool raw) {
+        check_row_on(k, n, w_off, x_off, raw ? W_RANDOM : W_QUANTISED, 0.0f);
+}
+
 static void test_dot_rows_match_reference(void **state) {
-        size_t n_rows;
-        const DotKernel *rows = dot_kernel_table(&n_rows);
+        static const size_t offsets[][2] = { { 0, 0 }, { 1, 3 }, { 3, 1 }, { 2, 2 }, { 7, 5 } };
+        static const size_t blocks[] = { 1, 2, 3, 7, 32 };
+        static const int fills[] = { 0x00, 0xff, 0x80 };
         const uint32_t have = cpu_features_get();
+        size_t n_rows, n_checked = 0;
+        const DotKernel *rows = dot_kernel_table(&n_rows);
         char buf[128];
+
         cpu_features_describe(have, buf, sizeof(buf));
         printf("cpu features: %s\n", buf);
         for (size_t r = 0; r < n_rows; r++) {
                 const DotKernel *k = &rows[r];
+                const TypeTraits *tt = type_traits(k->weight_type);
                 if ((k->cpu_features & ~have) != 0) {
-                        printf("skipped %s: this CPU lacks its features\n", k->name);
+                        cpu_features_describe(k->cpu_features & ~have, buf, sizeof(buf));
+                        printf("skipped %s: this CPU (or GEMMAD_CPU_FEATURES) lacks %s\n", k->name, buf);
                         continue;
                 }
-                const size_t block = MAX(type_traits(k->weight_type)->block_elems, (size_t) 32);
-                const size_t sizes[] = { 1, 2, 3, 7, 32 };
-                for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++)
-                        for (size_t off = 0; off < 4; off += 3) {
-                                check_row(k, sizes[s] * block, off, off ? 1 : 0);
-                                if (type_traits(k->weight_type)->block_elems == 1)
-                                        check_row(k, sizes[s] * block + 5, off, 0);   /* a tail */
+                /* float types have no blocks: count in 32s and also try odd lengths (a tail) */
+                const size_t block = MAX(tt->block_elems, (size_t) 32);
+                const bool has_raw = tt->block_elems > 1 && tt->quantize_ref;
+                for (size_t s = 0; s < ELEMENTSOF(blocks); s++)
+                        for (size_t o = 0; o < ELEMENTSOF(offsets); o++) {
+                                check_row(k, blocks[s] * block, offsets[o][0], offsets[o][1], false);
+                                if (has_raw)
+                                        check_row(k, blocks[s] * block, offsets[o][0], offsets[o][1], true);
+                                if (tt->block_elems == 1)
+                                        check_row(k, blocks[s] * block + 2 * o + 1, offsets[o][0], offsets[o][1], false);
                         }
-                check_row(k, 8192, 0, 0);
-                printf("checked %s\n", k->name);
+                if (tt->block_elems == 1)
+                        for (size_t len = 1; len < 32; len += 3)
+                                check_row(k, len, 1, 1, false);
+                check_row(k, 8192, 0, 0, false);
+                check_row(k, 8192, 1, 3, false);
+                if (has_raw)
+                        check_row(k, 8192, 3, 1, true);
+                /* the largest integer sums the formats allow (no int16 stage may overflow) */
+                if (tt->block_elems > 1)
+                        for (size_t f = 0; f < ELEMENTSOF(fills); f++)
+                                for (int sign = -1; sign <= 1; sign += 2)
+                                        check_row_on(k, 4096, 1, 2, fills[f], (float) sign);
+                printf("checked %-20s (%s weights x %s activations)\n", k->name, tt->name, act_name(k->act));
+                n_checked++;
+        }
+        assert_true(n_checked > 0);
+}
+
+/* All-zero activations (zero blocks: d = 0, q = 0) give exactly 0 on every row. */
+static void test_dot_rows_zero_activations(void **state) {
+        const uint32_t have = cpu_features_get();
+        size_t n_rows;
+        const DotKernel *rows = dot_kernel_table(&n_rows);
+        for (size_t r = 0; r < n_rows; r++) {
+                const DotKernel *k = &rows[r];
+                if ((k->cpu_features & ~have) != 0)
+                        continue;
+                const size_t n = 512;
+                uint8_t *w = xmalloc(row_bytes(k->weight_type, n)), *xa = xmalloc(act_bytes(k->act, n));
+                float *x = calloc(n, sizeof(float)), got = NAN;
+                assert_non_null(x);
+                make_weights(k->weight_type, w, n, W_QUANTISED);
+                if (k->act == ACT_F32)
+                        memcpy(xa, x, n * sizeof(float));
+                else
+                        act_format_info(k->act, have).quantize(x, xa, n);
+                k->dot(n, w, xa, &got);
+                if (got != 0.0f)
+                        fail_msg("%s: zero activations gave %.9g", k->name, got);
+                free(w), free(xa), free(x);
         }
 }
 
-static void test_dot_kernel_find_scalar_without_features(void **state) {
+/* Every finite f16 and bf16 value reaches the float rows exactly: eight copies of it against one
+ * 1.0 and seven zeros, so that the SIMD rows convert it in their vector loop. */
+static void test_dot_float_rows_convert_exactly(void **state) {
+        const uint32_t have = cpu_features_get();
+        const float x[8] = { 1.0f };
+        size_t n_rows;
+        const DotKernel *rows = dot_kernel_table(&n_rows);
+        for (size_t r = 0; r < n_rows; r++) {
+                const DotKernel *k = &rows[r];
+                const bool bf = k->weight_type == GGML_TYPE_BF16;
+                if ((k->weight_type != GGML_TYPE_F16 && !bf) || (k->cpu_features & ~have) != 0)
+                        continue;
+                for (uint32_t h = 0; h < 0x10000; h++) {
+                        const float want = bf ? bf16_to_f32((uint16_t) h) : f16_to_f32((uint16_t) h);
+                        if (!isfinite(want))
+                                continue;
+                        uint16_t row[8];
+                        for (int j = 0; j < 8; j++)
+                                row[j] = (uint16_t) h;
+                        float got = NAN;
+                        k->dot(8, row, x, &got);
+                        if (got != want)
+                                fail_msg("%s: 0x%04x is %.9g, row gave %.9g", k->name, h, (double) want, (double) got);
+                }
+        }
+}
+
+/* ---- the table ----------------------------------------------------------------------------- */
+
+static ActFormat expected_act(uint32_t type) {
+        switch (type) {
+        case GGML_TYPE_F32:
+        case GGML_TYPE_F16:
+        case GGML_TYPE_BF16:
+                return ACT_F32;
+        case GGML_TYPE_Q4_0:
+        case GGML_TYPE_Q5_0:
+        case GGML_TYPE_Q8_0:
+                return ACT_Q8_0;
+        case GGML_TYPE_Q4_1:
+        case GGML_TYPE_Q5_1:
+                return ACT_Q8_1;
+        default:
+                return ACT_Q8_K;
+        }
+}
+
+static void test_dot_kernel_table_selfcheck(void **state) {
+        size_t n_rows;
+        const DotKernel *rows = dot_kernel_table(&n_rows);
+        for (size_t r = 0; r < n_rows; r++) {
+                const DotKernel *k = &rows[r];
+                const TypeTraits *tt = type_traits(k->weight_type);
+                assert_non_null(tt);
+                assert_non_null(tt->dequant_ref);
+                assert_non_null(k->dot);
+                assert_non_null(k->name);
+                assert_int_equal(k->act, expected_act(k->weight_type));
+                assert_int_equal(tt->block_elems % act_format_info(k->act, 0).block_elems, 0);
+                for (size_t s = 0; s < r; s++) {
+                        if (strcmp(rows[s].name, k->name) == 0)
+                                fail_msg("row name %s appears twice", k->name);
+                        /* a scalar row is the last of its type: nothing may follow it */
+                        if (rows[s].weight_type == k->weight_type && rows[s].cpu_features == 0)
+                                fail_msg("%s comes after the scalar row %s", k->name, rows[s].name);
+                }
+        }
+}
+
+/* Every type that can be computed with has a scalar row, found when no feature is allowed. */
+static void test_dot_kernel_find_no_features(void **state) {
         for (uint32_t t = 0; t < _GGML_TYPE_MAX; t++) {
                 const TypeTraits *tt = type_traits(t);
                 if (!tt || !tt->dequant_ref)
@@ -136,12 +440,188 @@ static void test_dot_kernel_find_scalar_without_features(void **state) {
                 assert_int_equal(k->cpu_features, 0);
                 assert_int_equal(k->weight_type, t);
         }
+        for (int f = 0; f < _ACT_FORMAT_MAX; f++) {
+                ActFormatInfo a = act_format_info((ActFormat) f, 0);
+                assert_int_equal(a.cpu_features, 0);
+                assert_true(f == ACT_F32 ? a.quantize == NULL : a.quantize != NULL);
+        }
+        assert_null(dot_kernel_find(GGML_TYPE_Q2_K, UINT32_MAX));
+}
+
+/* Under GEMMAD_CPU_FEATURES=none the machine's features are masked away: scalar rows only. */
+static void test_cpu_features_get_env_none(void **state) {
+        const char *env = getenv("GEMMAD_CPU_FEATURES");
+        if (!env || cpu_features_parse(env) != 0) {
+                printf("GEMMAD_CPU_FEATURES is %s: nothing to mask here\n", env ? env : "unset");
+                assert_int_equal(cpu_features_get(), cpu_features_detect() & cpu_features_parse(env));
+                return;
+        }
+        printf("GEMMAD_CPU_FEATURES=%s: checking that only scalar rows are selected\n", env);
+        assert_int_equal(cpu_features_get(), 0);
+        for (uint32_t t = 0; t < _GGML_TYPE_MAX; t++) {
+                const TypeTraits *tt = type_traits(t);
+                if (!tt || !tt->dequant_ref)
+                        continue;
+                const DotKernel *k = dot_kernel_find(t, cpu_features_get());
+                assert_non_null(k);
+                assert_int_equal(k->cpu_features, 0);
+        }
+        for (int f = 0; f < _ACT_FORMAT_MAX; f++)
+                assert_int_equal(act_format_info((ActFormat) f, cpu_features_get()).cpu_features, 0);
+}
+
+static void test_cpu_features_parse_describe(void **state) {
+        const uint32_t avx = CPU_FEATURE_AVX2 | CPU_FEATURE_FMA | CPU_FEATURE_F16C;
+        char buf[64];
+
+        assert_int_equal(cpu_features_parse(NULL), UINT32_MAX);
+        assert_int_equal(cpu_features_parse(""), UINT32_MAX);
+        assert_int_equal(cpu_features_parse("none"), 0);
+        assert_int_equal(cpu_features_parse("avx2,fma,f16c"), avx);
+        assert_int_equal(cpu_features_parse(" AVX2, fma ,F16C,"), avx);
+        assert_int_equal(cpu_features_parse("avx2x,avx,fm"), 0);
+        assert_int_equal(cpu_features_parse("avx512f,avx512vnni,neon,dotprod"),
+                         CPU_FEATURE_AVX512F | CPU_FEATURE_AVX512VNNI | CPU_FEATURE_NEON | CPU_FEATURE_DOTPROD);
+
+        cpu_features_describe(0, buf, sizeof(buf));
+        assert_string_equal(buf, "none");
+        cpu_features_describe(avx, buf, sizeof(buf));
+        assert_string_equal(buf, "avx2,fma,f16c");
+        cpu_features_describe(avx, buf, 9);   /* room for "avx2,fma" only */
+        assert_string_equal(buf, "avx2,fma");
+        assert_int_equal(cpu_features_parse(buf), CPU_FEATURE_AVX2 | CPU_FEATURE_FMA);
+        cpu_features_describe(cpu_features_detect(), buf, sizeof(buf));
+        printf("detected: %s\n", buf);
+}
+
+/* ---- activation quantisers ----------------------------------------------------------------- */
+
+#define QN 2048   /* eight q8_k blocks, 64 q8_0 ones */
+
+/* Inputs that probe the rounding: random blocks over many magnitudes, all-zero blocks, values at
+ * and half a step around k * d for every k (so x * (1/d) lands on or next to .5), a lone negative
+ * extreme, and tiny and large blocks. */
+static void make_quantizer_input(float *x, int pattern) {
+        for (size_t b = 0; b < QN / 32; b++) {
+                float *v = x + 32 * b;
+                const size_t kind = (b + (size_t) pattern) % 8;
+                const float d = ldexpf(1.0f + frand() * 0.5f, (int) (rng_next() % 16) - 8);
+                for (int j = 0; j < 32; j++) {
+                        switch (kind) {
+                        case 0:
+                                v[j] = 0.0f;
+                                break;
+                        case 1: /* from -127.5 d to 127.5 d in half steps, ends clipped to +-127 d */
+                                v[j] = d * fminf(127.0f, fmaxf(-127.0f, (float) (8 * j + pattern % 8) - 127.5f));
+                                break;
+                        case 2: /* exact multiples, +-127 d included */
+                                v[j] = d * (float) (j % 2 ? 127 - j : -127 + 3 * j);
+                                break;
+                        case 3: /* a lone negative extreme */
+                                v[j] = j == 5 ? -d * 100.0f : d * 0.01f * frand();
+                                break;
+                        case 4:
+                                v[j] = 1e-20f * frand();
+                                break;
+                        case 5:
+                                v[j] = 3e4f * frand();
+                                break;
+                        case 6: /* one ulp either side of half steps, with max|x| = 127 d */
+                                v[j] = j == 0 ? 127.0f * d : nextafterf(d * ((float) (4 * j) - 63.5f), j % 2 ? INFINITY : -INFINITY);
+                                break;
+                        default:
+                                v[j] = d * frand() * 127.0f;
+                        }
+                }
+        }
+        if (pattern == 0)   /* one whole q8_k block of zeros */
+                memset(x + 512, 0, 256 * sizeof(float));
+}
+
+/* The scalar quantiser against the definition in kernels.h. */
+static void check_quantized(ActFormat f, const float *x, const uint8_t *q) {
+        const ActFormatInfo a = act_format_info(f, 0);
+        for (size_t b = 0; b < QN / a.block_elems; b++) {
+                const float *v = x + b * a.block_elems;
+                const uint8_t *blk = q + b * a.block_bytes;
+                float amax = 0;
+                for (size_t j = 0; j < a.block_elems; j++)
+                        amax = fmaxf(amax, fabsf(v[j]));
+                const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+                const size_t qs = f == ACT_Q8_0 ? 2 : 4;
+                int32_t sum = 0;
+                for (size_t j = 0; j < a.block_elems; j++) {
+                        const int8_t qj = (int8_t) blk[qs + j];
+                        if (qj != (int8_t) roundf(v[j] * id) || qj == -128)
+                                fail_msg("%s block %zu value %zu: %.9g -> %d, expected %d", a.name, b, j,
+                                         (double) v[j], qj, (int) roundf(v[j] * id));
+                        sum += qj;
+                }
+                if (f == ACT_Q8_K) {
+                        assert_memory_equal(blk, &d, 4);
+                        for (int j = 0; j < 16; j++) {
+                                int32_t s = 0;
+                                for (int l = 0; l < 16; l++)
+                                        s += (int8_t) blk[4 + 16 * j + l];
+                                assert_int_equal((int16_t) rd_u16(blk + 260 + 2 * j), s);
+                        }
+                } else {
+                        assert_int_equal(rd_u16(blk), f32_to_f16(d));
+                }
+                if (f == ACT_Q8_1)
+                        assert_int_equal(rd_u16(blk + 2), f32_to_f16(rd_f16(blk) * (float) sum));
+                if (amax == 0.0f)
+                        for (size_t j = 0; j < a.block_bytes; j++)
+                                assert_int_equal(blk[j], 0);
+        }
+}
+
+static void test_act_quantize_matches_scalar(void **state) {
+        const uint32_t have = cpu_features_get();
+        float *x = xmalloc(QN * sizeof(float));
+        for (int f = ACT_Q8_0; f < _ACT_FORMAT_MAX; f++) {
+                const ActFormatInfo scalar = act_format_info((ActFormat) f, 0), fast = act_format_info((ActFormat) f, have);
+                const size_t bytes = QN / scalar.block_elems * scalar.block_bytes;
+                uint8_t *qs = xmalloc(bytes), *qf = xmalloc(bytes + 3);
+                char feat[64];
+                cpu_features_describe(fast.cpu_features, feat, sizeof(feat));
+                for (int pattern = 0; pattern < 16; pattern++) {
+                        make_quantizer_input(x, pattern);
+                        scalar.quantize(x, qs, QN);
+                        check_quantized((ActFormat) f, x, qs);
+                        if (f == ACT_Q8_0) {   /* the same rounding as the reference quantiser */
+                                uint8_t ref[QN / 32 * 34];
+                                quantize_row_q8_0(x, ref, QN);
+                                assert_memory_equal(ref, qs, sizeof(ref));
+                        }
+                        fast.quantize(x, qf + pattern % 4, QN);
+                        for (size_t i = 0; i < bytes; i++)
+                                if (qs[i] != qf[pattern % 4 + i])
+                                        fail_msg("%s quantiser (%s) differs from the scalar one at byte %zu (block %zu): "
+                                                 "0x%02x, scalar 0x%02x",
+                                                 scalar.name, feat, i, i / scalar.block_bytes, qf[pattern % 4 + i], qs[i]);
+                }
+                printf("%s quantiser: fastest needs %s, same bytes as the scalar one\n", scalar.name, feat);
+                free(qs), free(qf);
+        }
+        free(x);
 }
 
 int main(void) {
+        const char *seed = getenv("GEMMAD_TEST_SEED");
+        if (seed)
+                rng_state = strtoull(seed, NULL, 0);
+        printf("seed: GEMMAD_TEST_SEED=0x%" PRIx64 "\n", rng_state);
+
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_cpu_features_parse_describe),
+                cmocka_unit_test(test_dot_kernel_table_selfcheck),
+                cmocka_unit_test(test_dot_kernel_find_no_features),
+                cmocka_unit_test(test_cpu_features_get_env_none),
+                cmocka_unit_test(test_act_quantize_matches_scalar),
+                cmocka_unit_test(test_dot_rows_zero_activations),
+                cmocka_unit_test(test_dot_float_rows_convert_exactly),
                 cmocka_unit_test(test_dot_rows_match_reference),
-                cmocka_unit_test(test_dot_kernel_find_scalar_without_features),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

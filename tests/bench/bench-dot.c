@@ -1,0 +1,179 @@
+/* Dot-kernel throughput on one core, on E2B-like shapes: every row of the kernel table this
+ * machine can run, over a whole 8192-row matrix with rows of n = 2048 and 8192 values (the
+ * attention/FFN projections of Gemma 3n E2B). Prints the weight bytes read per second and the
+ * ratio to the scalar row of the same type, measured in the same run.
+ *
+ *   bench-dot [SUBSTRING]     only rows whose name contains SUBSTRING (their scalar row still runs)
+ *
+ * Registered in the 'bench' suite (meson test -C build --suite bench bench-dot -v), not run by a
+ * plain `meson test`. Numbers from a sanitizer or unoptimised build say little; it says so. */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/macro.h"
+#include "cpu/cpu-features.h"
+#include "cpu/kernels.h"
+#include "tensor/fp16.h"
+#include "tensor/type-traits.h"
+
+#define N_ROWS 8192
+#define MIN_SECONDS 0.25
+#define MIN_REPS 3
+
+static uint64_t rng_state = 0x2545f4914f6cdd1dull;
+
+static uint64_t rng_next(void) {   /* xorshift64* */
+        rng_state ^= rng_state >> 12;
+        rng_state ^= rng_state << 25;
+        rng_state ^= rng_state >> 27;
+        return rng_state * 0x2545f4914f6cdd1dull;
+}
+
+static float frand(void) {   /* uniform in [-1, 1) */
+        return (float) ((double) (rng_next() >> 40) * (1.0 / 8388608.0) - 1.0);
+}
+
+static double now(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
+}
+
+/* A weight matrix of `type`: floats for the float types, otherwise random quants with modest
+ * scales (what the values are does not change the work done). */
+static uint8_t *make_matrix(uint32_t type, size_t n, size_t *ret_bytes) {
+        const TypeTraits *tt = type_traits(type);
+        const size_t row = n / tt->block_elems * tt->block_bytes, bytes = row * N_ROWS;
+        uint8_t *m = malloc(bytes);
+        if (!m)
+                return NULL;
+        if (tt->block_elems == 1) {
+                float v[256];
+                for (size_t i = 0; i < (size_t) N_ROWS * n; i += 256) {
+                        for (size_t j = 0; j < 256; j++)
+                                v[j] = frand();
+                        tt->quantize_ref(v, m + i * tt->block_bytes, 256);
+                }
+        } else {
+                for (size_t i = 0; i < bytes; i += 8) {
+                        uint64_t r = rng_next();
+                        memcpy(m + i, &r, MIN((size_t) 8, bytes - i));
+                }
+                const uint16_t d = f32_to_f16(0.01f);
+                const float df = 0.01f;
+                for (size_t b = 0; b < bytes / tt->block_bytes; b++) {
+                        uint8_t *blk = m + b * tt->block_bytes;
+                        if (type == GGML_TYPE_Q6_K)
+                                memcpy(blk + 208, &d, 2);
+                        else if (type == GGML_TYPE_Q8_K)
+                                memcpy(blk, &df, 4);
+                        else {
+                                memcpy(blk, &d, 2);
+                                if (type == GGML_TYPE_Q4_1 || type == GGML_TYPE_Q5_1 || type == GGML_TYPE_Q4_K ||
+                                    type == GGML_TYPE_Q5_K)
+                                        memcpy(blk + 2, &d, 2);
+                        }
+                }
+        }
+        *ret_bytes = bytes;
+        return m;
+}
+
+/* Seconds for one pass over the matrix: the best of at least MIN_REPS passes and MIN_SECONDS,
+ * after one pass to warm the caches and fault the pages in. */
+static double time_row(const DotKernel *k, const uint8_t *m, size_t row_bytes, size_t n, const void *act, float *y) {
+        double best = 1e30, total = 0;
+        for (int rep = -1; rep < MIN_REPS || total < MIN_SECONDS; rep++) {
+                const double t0 = now();
+                for (size_t r = 0; r < N_ROWS; r++)
+                        k->dot(n, m + r * row_bytes, act, &y[r]);
+                const double t = now() - t0;
+                if (rep >= 0) {
+                        best = MIN(best, t);
+                        total += t;
+                }
+        }
+        return best;
+}
+
+static volatile float sink;
+
+static int bench_type(uint32_t type, size_t n, const char *filter) {
+        size_t n_rows, w_bytes;
+        const DotKernel *rows = dot_kernel_table(&n_rows);
+        const uint32_t have = cpu_features_get();
+        const DotKernel *scalar = dot_kernel_find(type, 0);
+        bool any = false;
+
+        for (size_t r = 0; r < n_rows; r++)
+                if (rows[r].weight_type == type && (rows[r].cpu_features & ~have) == 0 &&
+                    (!filter || strstr(rows[r].name, filter)))
+                        any = true;
+        if (!any)
+                return 0;
+
+        uint8_t *m = make_matrix(type, n, &w_bytes);
+        float *x = malloc(n * sizeof(float)), *y = malloc(N_ROWS * sizeof(float));
+        const ActFormatInfo a = act_format_info(scalar->act, have);
+        void *act = malloc(n / a.block_elems * a.block_bytes);
+        if (!m || !x || !y || !act) {
+                fprintf(stderr, "out of memory for %s n=%zu\n", type_name(type), n);
+                free(m), free(x), free(y), free(act);
+                return -1;
+        }
+        for (size_t i = 0; i < n; i++)
+                x[i] = frand();
+        if (a.quantize)
+                a.quantize(x, act, n);
+        else
+                memcpy(act, x, n * sizeof(float));
+
+        const size_t row_bytes = w_bytes / N_ROWS;
+        const double t_scalar = time_row(scalar, m, row_bytes, n, act, y);
+        for (size_t r = 0; r < n_rows; r++) {
+                const DotKernel *k = &rows[r];
+                if (k->weight_type != type || (k->cpu_features & ~have) != 0)
+                        continue;
+                if (filter && !strstr(k->name, filter) && k != scalar)
+                        continue;
+                const double t = k == scalar ? t_scalar : time_row(k, m, row_bytes, n, act, y);
+                printf("%-20s %5zu x %4d  %8.1f MB  %9.3f ms  %7.2f GB/s  %6.2fx scalar\n", k->name, n, N_ROWS,
+                       (double) w_bytes / 1e6, t * 1e3, (double) w_bytes / t / 1e9, t_scalar / t);
+                sink = y[0] + y[N_ROWS - 1];
+        }
+        free(m), free(x), free(y), free(act);
+        return 0;
+}
+
+int main(int argc, char **argv) {
+        const char *filter = argc > 1 ? argv[1] : NULL;
+        size_t n_rows;
+        const DotKernel *rows = dot_kernel_table(&n_rows);
+        uint32_t done[64];
+        size_t n_done = 0;
+        char feat[128];
+
+        cpu_features_describe(cpu_features_get(), feat, sizeof(feat));
+        printf("bench-dot: one thread, %d rows per matrix; cpu features: %s\n", N_ROWS, feat);
+#if defined(__SANITIZE_ADDRESS__) || !defined(__OPTIMIZE__)
+        printf("warning: built with AddressSanitizer or without optimisation: the numbers mean little\n");
+#endif
+        printf("%-20s %12s  %11s  %12s  %12s  %s\n", "row", "n x rows", "weights", "per matrix", "weight rate", "ratio");
+        /* types in the order they first appear in the table (fastest rows first) */
+        for (size_t r = 0; r < n_rows; r++) {
+                bool seen = false;
+                for (size_t i = 0; i < n_done; i++)
+                        seen = seen || done[i] == rows[r].weight_type;
+                if (seen || n_done == ELEMENTSOF(done))
+                        continue;
+                done[n_done++] = rows[r].weight_type;
+                for (size_t n = 2048; n <= 8192; n *= 4)
+                        if (bench_type(rows[r].weight_type, n, filter) < 0)
+                                return EXIT_FAILURE;
+        }
+        return EXIT_SUCCESS;
+}
