@@ -59,10 +59,6 @@ KvCache *kv_cache_free(KvCache *kv) {
         return NULL;
 }
 
-void kv_cache_reset(KvCache *kv) {
-        kv->n_pos = 0;
-}
-
 uint64_t kv_cache_bytes(const KvCache *kv) {
         uint64_t bytes = 0;
         for (uint32_t l = 0; l < kv->n_layer; l++)

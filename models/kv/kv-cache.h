@@ -38,9 +38,6 @@ static inline void kv_cache_freep(KvCache **kv) {
                 kv_cache_free(*kv);
 }
 
-/* Forgets every position (the memory is kept). */
-void kv_cache_reset(KvCache *kv);
-
 /* Bytes of K and V storage held. */
 uint64_t kv_cache_bytes(const KvCache *kv);
 

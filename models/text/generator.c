@@ -16,9 +16,12 @@ int generator_run(const Gemma3nModel *m, CpuCompute *c, const Tokenizer *tok, co
                 return gemma_error_set(err, -EINVAL, "the prompt is empty");
         if ((k = sequence_new(m, tok, params->n_ctx, &s, err)) < 0)
                 return k;
-        if ((k = sequence_queue(s, prompt, n_prompt, err)) < 0)
+        k = sequence_queue(s, prompt, n_prompt, err);
+        if (k == -EMSGSIZE)
                 return gemma_error_set(err, k, "the prompt has %zu tokens but the context holds %u (one more is needed to answer)",
                                        n_prompt, params->n_ctx);
+        if (k < 0)
+                return k;
         if ((k = sequence_begin_turn(s, &params->turn, params->slice, err)) < 0)
                 return k;
         do {

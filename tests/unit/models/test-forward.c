@@ -128,10 +128,15 @@ static void test_kv_cache_shape_follows_layers(void **state) {
         KvCache *kv = NULL;
         GemmaError err = { 0 };
         assert_int_equal(gemma3n_kv_cache_new(fx->model, 100, 4, &kv, &err), 0);
+        uint64_t positions = 0;
         for (uint32_t l = 0; l < 8; l++) {
                 uint32_t want = l >= 6 ? 0 : l == 4 ? 100 : 8 + 4 - 1;
                 assert_int_equal(kv->layers[l].capacity, want);
+                positions += want;
         }
+        /* K and V, f32, one KV head of 32 values: 5 sliding rings of 11 plus one global 100. */
+        assert_int_equal(positions, 5 * 11 + 100);
+        assert_int_equal(kv_cache_bytes(kv), 2 * positions * 32 * sizeof(float));
         kv_cache_free(kv);
         fixture_free(fx);
 }
