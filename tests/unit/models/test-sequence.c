@@ -1,0 +1,193 @@
+/* Sequence: a conversation stepped one prefill chunk or one token at a time. Chunked prefill and
+ * one-shot prefill give the same answer, turns continue the same KV, cancel ends a turn at the
+ * next step, and context and state errors leave the sequence as it was. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "gemma3n/make-test.h"
+#include "harness/test-util.h"
+#include "text/sequence.h"
+
+typedef struct Fixture {
+        char *dir;
+        Gemma3nModel *model;
+        Tokenizer *tok;
+} Fixture;
+
+static int setup(void **state) {
+        Fixture *fx = calloc(1, sizeof(*fx));
+        Gemma3nTestSpec spec;
+        GemmaError err = { 0 };
+        char path[512];
+        gemma3n_test_spec_default(&spec);
+        fx->dir = test_tmpdir();
+        snprintf(path, sizeof(path), "%s/model.gguf", fx->dir);
+        if (gemma3n_make_test_model(&spec, path, &err) < 0 || gemma3n_model_load(path, &fx->model, &err) < 0 ||
+            tokenizer_load(fx->model->file, &fx->tok, &err) < 0)
+                fail_msg("%s", err.message);
+        *state = fx;
+        return 0;
+}
+
+static int teardown(void **state) {
+        Fixture *fx = *state;
+        tokenizer_free(fx->tok);
+        gemma3n_model_free(fx->model);
+        test_tmpdir_remove(fx->dir);
+        free(fx);
+        return 0;
+}
+
+typedef struct Text {
+        char buf[8192];
+        size_t len;
+} Text;
+
+static int collect(void *userdata, const char *text, size_t len) {
+        Text *t = userdata;
+        assert_true(t->len + len < sizeof(t->buf));
+        memcpy(t->buf + t->len, text, len);
+        t->len += len;
+        return 0;
+}
+
+static const int32_t prompt[] = { 2, 5, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110 };
+#define N_PROMPT (sizeof(prompt) / sizeof(prompt[0]))
+
+static TurnParams greedy(uint32_t max_tokens) {
+        TurnParams p = { .sampling = SAMPLER_PARAMS_INIT, .max_tokens = max_tokens };
+        p.sampling.temperature = 0;
+        return p;
+}
+
+/* Runs a turn to its end with prefill chunks of `chunk`; returns the steps taken. */
+static unsigned run_turn(Sequence *s, uint32_t chunk, Text *out) {
+        SequenceStep step;
+        GemmaError err = { 0 };
+        unsigned steps = 0;
+        do {
+                if (sequence_step(s, NULL, chunk, collect, out, &step, &err) < 0)
+                        fail_msg("step: %s", err.message);
+                steps++;
+        } while (step != SEQUENCE_FINISHED);
+        return steps;
+}
+
+static void test_sequence_chunked_prefill_same_answer(void **state) {
+        Fixture *fx = *state;
+        Text one = { 0 }, chunked = { 0 };
+        for (int variant = 0; variant < 2; variant++) {
+                Sequence *s = NULL;
+                GemmaError err = { 0 };
+                TurnParams p = greedy(12);
+                assert_int_equal(sequence_new(fx->model, fx->tok, 256, &s, &err), 0);
+                assert_int_equal(sequence_queue(s, prompt, N_PROMPT, &err), 0);
+                assert_int_equal(sequence_begin_turn(s, &p, NULL, &err), 0);
+                unsigned steps = run_turn(s, variant ? 4 : UINT32_MAX, variant ? &chunked : &one);
+                const SequenceStats *st = sequence_stats(s);
+                assert_int_equal(st->n_prompt, N_PROMPT);
+                assert_int_equal(st->finish, FINISH_LENGTH);
+                assert_int_equal(st->n_generated, 12);
+                /* Prefill chunks of 4 over 13 tokens: 3 extra steps before the first token. */
+                assert_int_equal(steps, variant ? 12 + 3 + 1 : 12 + 1);
+                sequence_free(s);
+        }
+        assert_true(one.len > 0);
+        assert_int_equal(one.len, chunked.len);
+        assert_memory_equal(one.buf, chunked.buf, one.len);
+}
+
+static void test_sequence_second_turn_continues_kv(void **state) {
+        Fixture *fx = *state;
+        Sequence *s = NULL;
+        GemmaError err = { 0 };
+        Text t = { 0 };
+        TurnParams p = greedy(5);
+        assert_int_equal(sequence_new(fx->model, fx->tok, 256, &s, &err), 0);
+        assert_int_equal(sequence_queue(s, prompt, N_PROMPT, &err), 0);
+        assert_int_equal(sequence_begin_turn(s, &p, NULL, &err), 0);
+        run_turn(s, 64, &t);
+        /* Ended by length: the last token is kept queued for the next turn; 4 are computed. */
+        assert_int_equal(sequence_n_past(s), N_PROMPT + 4);
+        assert_int_equal(sequence_n_queued(s), 1);
+        const int32_t more[] = { 200, 201, 202 };
+        assert_int_equal(sequence_queue(s, more, 3, &err), 0);
+        assert_int_equal(sequence_begin_turn(s, &p, NULL, &err), 0);
+        run_turn(s, 64, &t);
+        assert_int_equal(sequence_stats(s)->n_prompt, 4);
+        assert_int_equal(sequence_n_past(s), N_PROMPT + 4 + 4 + 4);
+        sequence_free(s);
+}
+
+static void test_sequence_cancel_and_state_errors(void **state) {
+        Fixture *fx = *state;
+        Sequence *s = NULL;
+        GemmaError err = { 0 };
+        Text t = { 0 };
+        SequenceStep step;
+        TurnParams p = greedy(100);
+        assert_int_equal(sequence_new(fx->model, fx->tok, 32, &s, &err), 0);
+        assert_int_equal(sequence_begin_turn(s, &p, NULL, &err), -EINVAL);   /* nothing queued */
+        assert_int_equal(sequence_queue(s, prompt, N_PROMPT, &err), 0);
+        assert_int_equal(sequence_begin_turn(s, &p, NULL, &err), 0);
+        assert_true(sequence_turn_running(s));
+        assert_int_equal(sequence_begin_turn(s, &p, NULL, &err), -EBUSY);
+        assert_int_equal(sequence_step(s, NULL, 64, collect, &t, &step, &err), 0);
+        assert_int_equal(step, SEQUENCE_PREFILLED);   /* the prompt, in one chunk */
+        assert_int_equal(sequence_step(s, NULL, 64, collect, &t, &step, &err), 0);
+        assert_int_equal(step, SEQUENCE_TOKEN);
+        sequence_cancel(s);
+        assert_int_equal(sequence_step(s, NULL, 64, collect, &t, &step, &err), 0);
+        assert_int_equal(step, SEQUENCE_FINISHED);
+        assert_int_equal(sequence_stats(s)->finish, FINISH_CANCELLED);
+        assert_false(sequence_turn_running(s));
+
+        /* 32 positions, 15 used or queued: 17 more would leave no room to answer. */
+        int32_t many[17];
+        for (int i = 0; i < 17; i++)
+                many[i] = 10 + i;
+        uint32_t queued = sequence_n_queued(s), past = sequence_n_past(s);
+        assert_int_equal(sequence_queue(s, many, 32 - past - queued, &err), -EMSGSIZE);
+        assert_non_null(strstr(err.message, "the context holds 32"));
+        assert_int_equal(sequence_n_queued(s), queued);
+        int32_t bad = (int32_t) fx->model->hp.n_vocab;
+        assert_int_equal(sequence_queue(s, &bad, 1, &err), -EINVAL);
+        assert_int_equal(sequence_n_queued(s), queued);
+        sequence_free(s);
+}
+
+static void test_sequence_reaches_context_end(void **state) {
+        Fixture *fx = *state;
+        Sequence *s = NULL;
+        GemmaError err = { 0 };
+        Text t = { 0 };
+        TurnParams p = greedy(1000);
+        assert_int_equal(sequence_new(fx->model, fx->tok, 20, &s, &err), 0);
+        assert_int_equal(sequence_queue(s, prompt, N_PROMPT, &err), 0);
+        assert_int_equal(sequence_begin_turn(s, &p, NULL, &err), 0);
+        run_turn(s, 64, &t);
+        const SequenceStats *st = sequence_stats(s);
+        /* Unless the model ends its turn first, the context (20) ends it with reason length. */
+        if (st->finish != FINISH_STOP) {
+                assert_int_equal(st->finish, FINISH_LENGTH);
+                assert_true(sequence_n_past(s) + 1 >= sequence_n_ctx(s));
+        }
+        assert_true(sequence_n_past(s) + sequence_n_queued(s) <= 20);
+        sequence_free(s);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_sequence_chunked_prefill_same_answer),
+                cmocka_unit_test(test_sequence_second_turn_continues_kv),
+                cmocka_unit_test(test_sequence_cancel_and_state_errors),
+                cmocka_unit_test(test_sequence_reaches_context_end),
+        };
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
