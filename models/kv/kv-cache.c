@@ -2,6 +2,7 @@
 #include "kv-cache.h"
 
 #include <errno.h>
+#include <string.h>
 #include <stdlib.h>
 
 #include "base/alloc.h"
@@ -64,4 +65,25 @@ uint64_t kv_cache_bytes(const KvCache *kv) {
         for (uint32_t l = 0; l < kv->n_layer; l++)
                 bytes += 2ull * kv->layers[l].capacity * kv->kv_dim * sizeof(float);
         return bytes;
+}
+
+int kv_cache_copy(KvCache *dst, const KvCache *src, GemmaError *err) {
+        if (dst->n_layer != src->n_layer || dst->kv_dim != src->kv_dim || dst->n_ctx != src->n_ctx ||
+            dst->max_ubatch != src->max_ubatch)
+                return gemma_error_set(err, -EINVAL, "KV caches of different shapes");
+        for (uint32_t l = 0; l < src->n_layer; l++)
+                if (dst->layers[l].capacity != src->layers[l].capacity)
+                        return gemma_error_set(err, -EINVAL, "KV caches of different shapes (layer %u)", l);
+        for (uint32_t l = 0; l < src->n_layer; l++) {
+                const KvLayer *from = &src->layers[l];
+                /* A ring holds position p at row p % capacity: the rows in use are the first
+                 * min(n_pos, capacity), wherever the ring has wrapped to. */
+                uint64_t rows = src->n_pos < from->capacity ? src->n_pos : from->capacity;
+                if (rows == 0)
+                        continue;
+                memcpy(dst->layers[l].k, from->k, rows * src->kv_dim * sizeof(float));
+                memcpy(dst->layers[l].v, from->v, rows * src->kv_dim * sizeof(float));
+        }
+        dst->n_pos = src->n_pos;
+        return 0;
 }

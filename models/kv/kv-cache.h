@@ -38,6 +38,10 @@ static inline void kv_cache_freep(KvCache **kv) {
                 kv_cache_free(*kv);
 }
 
+/* Copies dst <- src: the stored positions and their K/V rows. Both caches must have the same
+ * shape (layers, windows, kv_dim, n_ctx, max_ubatch); -EINVAL otherwise. */
+int kv_cache_copy(KvCache *dst, const KvCache *src, GemmaError *err);
+
 /* Bytes of K and V storage held. */
 uint64_t kv_cache_bytes(const KvCache *kv);
 

@@ -75,6 +75,30 @@ int sequence_new(const Gemma3nModel *m, const Tokenizer *tok, uint32_t n_ctx, Se
         return 0;
 }
 
+int sequence_clone(const Sequence *s, Sequence **ret, GemmaError *err) {
+        _cleanup_(sequence_freep) Sequence *c = NULL;
+        int k;
+
+        if (s->turn_running)
+                return gemma_error_set(err, -EBUSY, "cannot copy a sequence while it generates");
+        if ((k = sequence_new(s->model, s->tok, s->kv->n_ctx, &c, err)) < 0)
+                return k;
+        if ((k = kv_cache_copy(c->kv, s->kv, err)) < 0)
+                return k;
+        memcpy(c->logits, s->logits, s->model->hp.n_vocab * sizeof(float));
+        c->logits_valid = s->logits_valid;
+        if (s->n_queued > 0) {
+                c->queue = malloc_multiply(s->queue_cap, sizeof(int32_t));
+                if (!c->queue)
+                        return gemma_error_set(err, -ENOMEM, "out of memory");
+                memcpy(c->queue, s->queue, s->n_queued * sizeof(int32_t));
+                c->queue_cap = s->queue_cap;
+                c->n_queued = s->n_queued;
+        }
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
 static void turn_done(Sequence *s) {
         s->sampler = sampler_free(s->sampler);
         s->stop = stop_matcher_free(s->stop);
@@ -292,4 +316,8 @@ uint32_t sequence_n_ctx(const Sequence *s) {
 
 bool sequence_turn_running(const Sequence *s) {
         return s->turn_running;
+}
+
+uint64_t sequence_kv_bytes(const Sequence *s) {
+        return kv_cache_bytes(s->kv);
 }

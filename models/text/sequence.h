@@ -62,6 +62,10 @@ static inline void sequence_freep(Sequence **s) {
                 sequence_free(*s);
 }
 
+/* A new sequence in the same state as s between turns: the same KV contents, queued tokens and
+ * last logits; later turns of either do not affect the other. -EBUSY while s runs a turn. */
+int sequence_clone(const Sequence *s, Sequence **ret, GemmaError *err);
+
 /* Queues tokens to be computed. -EMSGSIZE (nothing queued) when they would leave no room in the
  * context for an answer: the message names the tokens asked for and the room left. */
 int sequence_queue(Sequence *s, const int32_t *ids, size_t n, GemmaError *err);
@@ -82,4 +86,5 @@ const SequenceStats *sequence_stats(const Sequence *s);
 uint32_t sequence_n_past(const Sequence *s);      /* positions in the KV cache */
 uint32_t sequence_n_queued(const Sequence *s);
 uint32_t sequence_n_ctx(const Sequence *s);
+uint64_t sequence_kv_bytes(const Sequence *s);   /* KV storage held */
 bool sequence_turn_running(const Sequence *s);
