@@ -7,7 +7,15 @@ packages=(
         libcmocka-dev                      # unit tests
         clang libclang-rt-14-dev           # libFuzzer targets, sanitizer runtimes
         python3                            # meson, and the test summary
-        libjson-c-dev                      # gemma-model make-test --tokenizer-json
+        libjson-c-dev                      # JSON: gemma-model make-test --tokenizer-json, gemmactl --json
+        libsystemd-dev systemd             # sd-bus, sd-event, sd-notify; systemd-analyze verify
+        dbus dbus-daemon                   # private buses for the integration tests
+        libinih-dev                        # gemmad.conf
+        libedit-dev                        # gemmactl chat line editing
+        scdoc                              # man pages
+        bash-completion                    # completion install dir (pkg-config)
+        python3-dbus                       # integration tests that pass fds and watch signals
+        python3-dbusmock                   # UPower and power-profiles-daemon mocks
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,820 @@
+/* The engine thread: model loading, the job and event queues, and the round-robin step loop. */
+#include "engine/engine.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/macro.h"
+#include "cpu/matmul.h"
+
+typedef enum CommandKind {
+        COMMAND_SUBMIT,
+        COMMAND_CANCEL,
+        COMMAND_RELEASE,
+        COMMAND_CLONE,
+} CommandKind;
+
+typedef struct Command {
+        CommandKind kind;
+        uint64_t id;                  /* CANCEL: request; RELEASE, CLONE: sequence (CLONE: source) */
+        EngineJob job;                /* SUBMIT */
+        char **stops;                 /* SUBMIT: owned copies of job.turn.stops */
+        struct Command *next;
+} Command;
+
+/* One sequence and the request running on it, if any. Only the engine thread touches these. */
+typedef struct Slot {
+        uint64_t id;
+        Sequence *seq;
+        Command *job;                 /* the running request (a SUBMIT command), or NULL */
+        Command *waiting;             /* further requests on this sequence, in order */
+        bool started;                 /* the running request's tokens were queued */
+        bool cancelled;
+        uint32_t n_prefill;           /* tokens of the request computed so far */
+        char *text;                   /* text produced by the current step */
+        size_t text_len, text_cap;
+        struct Slot *next;
+} Slot;
+
+struct Engine {
+        EngineParams params;
+        char *model_path;
+        int event_fd;
+        pthread_t thread;
+        bool thread_started;
+
+        pthread_mutex_t lock;         /* guards commands, events, stop_requested */
+        pthread_cond_t wake;
+        Command *commands, **commands_tail;
+        EngineEvent *events, **events_tail;
+        bool stop_requested;
+
+        atomic_uint_fast64_t heartbeat;
+        atomic_bool idle;
+        atomic_uint_fast64_t kv_bytes;
+
+        /* Set by the engine thread before READY is posted; read-only afterwards. */
+        Gemma3nModel *model;
+        Tokenizer *tok;
+        CpuCompute *compute;
+        uint32_t n_threads;
+
+        Slot *slots;                  /* engine thread only */
+        Slot *rr_next;                /* where the next round-robin pass starts */
+};
+
+static const char *const finish_names[_ENGINE_FINISH_MAX] = {
+        [ENGINE_FINISH_STOP] = "stop",
+        [ENGINE_FINISH_LENGTH] = "length",
+        [ENGINE_FINISH_CANCELLED] = "cancelled",
+        [ENGINE_FINISH_OVERFLOW] = "overflow",
+        [ENGINE_FINISH_ERROR] = "error",
+};
+
+const char *engine_finish_to_string(EngineFinish f) {
+        return f >= 0 && f < _ENGINE_FINISH_MAX ? finish_names[f] : NULL;
+}
+
+void engine_event_free_list(EngineEvent *e) {
+        while (e) {
+                EngineEvent *next = e->next;
+                free(e->text);
+                free(e);
+                e = next;
+        }
+}
+
+static void command_free(Command *c) {
+        if (!c)
+                return;
+        if (c->stops)
+                for (size_t i = 0; i < c->job.turn.n_stops; i++)
+                        free(c->stops[i]);
+        free(c->stops);
+        free(c->job.tokens);
+        free(c);
+}
+
+static void command_free_list(Command *c) {
+        while (c) {
+                Command *next = c->next;
+                command_free(c);
+                c = next;
+        }
+}
+
+/* ---- events (engine thread -> event thread) ---- */
+
+static void post_event(Engine *e, EngineEvent *ev) {
+        static const uint64_t one = 1;
+        pthread_mutex_lock(&e->lock);
+        *e->events_tail = ev;
+        e->events_tail = &ev->next;
+        pthread_mutex_unlock(&e->lock);
+        /* An eventfd write only fails when the counter would overflow, which a reader resets. */
+        (void) !write(e->event_fd, &one, sizeof(one));
+}
+
+/* Events are small; when even those cannot be allocated the daemon is out of memory and the
+ * request's client will see it end without a FINISHED, so retry a few times before giving up. */
+static EngineEvent *event_new(EngineEventKind kind, uint64_t request_id) {
+        for (int attempt = 0; attempt < 100; attempt++) {
+                EngineEvent *ev = calloc(1, sizeof(*ev));
+                if (ev) {
+                        ev->kind = kind;
+                        ev->request_id = request_id;
+                        return ev;
+                }
+                nanosleep(&(struct timespec) { .tv_nsec = 10 * 1000 * 1000 }, NULL);
+        }
+        return NULL;
+}
+
+static void post_progress(Engine *e, double progress, const char *stage) {
+        EngineEvent *ev = event_new(ENGINE_EVENT_LOAD_PROGRESS, 0);
+        if (!ev)
+                return;
+        ev->progress = progress;
+        ev->stage = stage;
+        post_event(e, ev);
+}
+
+static void post_finished(Engine *e, uint64_t request_id, const EngineResult *r) {
+        EngineEvent *ev = event_new(ENGINE_EVENT_FINISHED, request_id);
+        if (!ev)
+                return;
+        ev->result = *r;
+        post_event(e, ev);
+}
+
+EngineEvent *engine_take_events(Engine *e) {
+        uint64_t counter;
+        (void) !read(e->event_fd, &counter, sizeof(counter));
+        pthread_mutex_lock(&e->lock);
+        EngineEvent *list = e->events;
+        e->events = NULL;
+        e->events_tail = &e->events;
+        pthread_mutex_unlock(&e->lock);
+        return list;
+}
+
+/* ---- commands (event thread -> engine thread) ---- */
+
+static void push_command(Engine *e, Command *c) {
+        pthread_mutex_lock(&e->lock);
+        *e->commands_tail = c;
+        e->commands_tail = &c->next;
+        pthread_cond_signal(&e->wake);
+        pthread_mutex_unlock(&e->lock);
+}
+
+int engine_submit(Engine *e, EngineJob *job, GemmaError *err) {
+        if (!job->request_id || !job->n_tokens || !job->tokens || job->n_ctx == 0)
+                return gemma_error_set(err, -EINVAL, "empty request");
+        if (job->generate && job->turn.n_stops > 0 && !job->turn.stops)
+                return gemma_error_set(err, -EINVAL, "stop strings missing");
+
+        _cleanup_free_ Command *c = calloc(1, sizeof(*c));
+        if (!c)
+                return gemma_error_set(err, -ENOMEM, "out of memory");
+        c->kind = COMMAND_SUBMIT;
+        c->job = *job;
+        if (job->generate && job->turn.n_stops > 0) {
+                c->stops = calloc(job->turn.n_stops, sizeof(char *));
+                if (!c->stops)
+                        return gemma_error_set(err, -ENOMEM, "out of memory");
+                for (size_t i = 0; i < job->turn.n_stops; i++) {
+                        c->stops[i] = strdup(job->turn.stops[i]);
+                        if (!c->stops[i]) {
+                                c->job.tokens = NULL;
+                                command_free(TAKE_PTR(c));
+                                return gemma_error_set(err, -ENOMEM, "out of memory");
+                        }
+                }
+                c->job.turn.stops = (const char *const *) c->stops;
+        } else {
+                c->job.turn.stops = NULL;
+                c->job.turn.n_stops = 0;
+        }
+        job->tokens = NULL;   /* ours now */
+        push_command(e, TAKE_PTR(c));
+        return 0;
+}
+
+static void push_simple(Engine *e, CommandKind kind, uint64_t id) {
+        Command *c = NULL;
+        /* Losing a cancel would leave a client's request running to its end: retry. */
+        for (int attempt = 0; attempt < 100 && !c; attempt++) {
+                c = calloc(1, sizeof(*c));
+                if (!c)
+                        nanosleep(&(struct timespec) { .tv_nsec = 10 * 1000 * 1000 }, NULL);
+        }
+        if (!c)
+                return;
+        c->kind = kind;
+        c->id = id;
+        push_command(e, c);
+}
+
+void engine_cancel(Engine *e, uint64_t request_id) {
+        push_simple(e, COMMAND_CANCEL, request_id);
+}
+
+int engine_clone_sequence(Engine *e, uint64_t src, uint64_t dst, uint32_t n_ctx, uint64_t request_id, GemmaError *err) {
+        Command *c = calloc(1, sizeof(*c));
+        if (!c)
+                return gemma_error_set(err, -ENOMEM, "out of memory");
+        c->kind = COMMAND_CLONE;
+        c->id = src;
+        c->job.sequence_id = dst;
+        c->job.n_ctx = n_ctx;
+        c->job.request_id = request_id;
+        push_command(e, c);
+        return 0;
+}
+
+void engine_release_sequence(Engine *e, uint64_t sequence_id) {
+        push_simple(e, COMMAND_RELEASE, sequence_id);
+}
+
+void engine_request_stop(Engine *e) {
+        pthread_mutex_lock(&e->lock);
+        e->stop_requested = true;
+        pthread_cond_signal(&e->wake);
+        pthread_mutex_unlock(&e->lock);
+}
+
+static bool stop_requested(Engine *e) {
+        pthread_mutex_lock(&e->lock);
+        bool stop = e->stop_requested;
+        pthread_mutex_unlock(&e->lock);
+        return stop;
+}
+
+/* ---- slots ---- */
+
+static Slot *slot_find(Engine *e, uint64_t id) {
+        for (Slot *s = e->slots; s; s = s->next)
+                if (s->id == id)
+                        return s;
+        return NULL;
+}
+
+static void slot_unlink_free(Engine *e, Slot *s) {
+        for (Slot **p = &e->slots; *p; p = &(*p)->next)
+                if (*p == s) {
+                        *p = s->next;
+                        break;
+                }
+        if (e->rr_next == s)
+                e->rr_next = s->next;
+        if (s->seq)
+                atomic_fetch_sub(&e->kv_bytes, sequence_kv_bytes(s->seq));
+        sequence_free(s->seq);
+        command_free(s->job);
+        command_free_list(s->waiting);
+        free(s->text);
+        free(s);
+}
+
+static void slot_finish_job(Engine *e, Slot *s, const EngineResult *r) {
+        Command *job = s->job;
+        post_finished(e, job->job.request_id, r);
+        bool release = job->job.release_after;
+        s->job = NULL;
+        s->started = s->cancelled = false;
+        s->n_prefill = 0;
+        command_free(job);
+        if (s->waiting) {
+                s->job = s->waiting;
+                s->waiting = s->waiting->next;
+                s->job->next = NULL;
+        } else if (release) {
+                slot_unlink_free(e, s);
+        }
+}
+
+static void result_init(EngineResult *r, EngineFinish finish) {
+        *r = (EngineResult) { .finish = finish };
+}
+
+/* Ends every request of a slot as cancelled (release, shutdown). */
+static void slot_cancel_all(Engine *e, Slot *s) {
+        EngineResult r;
+        result_init(&r, ENGINE_FINISH_CANCELLED);
+        if (s->seq)
+                r.n_past = sequence_n_past(s->seq);
+        if (s->job)
+                post_finished(e, s->job->job.request_id, &r);
+        for (Command *w = s->waiting; w; w = w->next)
+                post_finished(e, w->job.request_id, &r);
+}
+
+static void handle_submit(Engine *e, Command *c) {
+        Slot *s = slot_find(e, c->job.sequence_id);
+        if (!s) {
+                s = calloc(1, sizeof(*s));
+                if (!s) {
+                        EngineResult r;
+                        result_init(&r, ENGINE_FINISH_ERROR);
+                        snprintf(r.message, sizeof(r.message), "out of memory");
+                        post_finished(e, c->job.request_id, &r);
+                        command_free(c);
+                        return;
+                }
+                s->id = c->job.sequence_id;
+                s->next = e->slots;
+                e->slots = s;
+        }
+        c->next = NULL;
+        if (!s->job) {
+                s->job = c;
+                return;
+        }
+        Command **tail = &s->waiting;
+        while (*tail)
+                tail = &(*tail)->next;
+        *tail = c;
+}
+
+static void handle_cancel(Engine *e, uint64_t request_id) {
+        for (Slot *s = e->slots; s; s = s->next) {
+                if (s->job && s->job->job.request_id == request_id) {
+                        s->cancelled = true;
+                        if (s->seq)
+                                sequence_cancel(s->seq);
+                        return;
+                }
+                for (Command **w = &s->waiting; *w; w = &(*w)->next)
+                        if ((*w)->job.request_id == request_id) {
+                                Command *c = *w;
+                                *w = c->next;
+                                EngineResult r;
+                                result_init(&r, ENGINE_FINISH_CANCELLED);
+                                r.n_past = s->seq ? sequence_n_past(s->seq) : 0;
+                                post_finished(e, request_id, &r);
+                                command_free(c);
+                                return;
+                        }
+        }
+}
+
+static void handle_clone(Engine *e, const Command *c) {
+        const Slot *src = slot_find(e, c->id);
+        EngineResult r;
+        GemmaError err = {};
+        Sequence *copy = NULL;
+
+        result_init(&r, ENGINE_FINISH_STOP);
+        if (slot_find(e, c->job.sequence_id)) {
+                r.finish = ENGINE_FINISH_ERROR;
+                snprintf(r.message, sizeof(r.message), "sequence %" PRIu64 " exists", c->job.sequence_id);
+        } else if (src && src->job) {
+                r.finish = ENGINE_FINISH_ERROR;
+                snprintf(r.message, sizeof(r.message), "the session is busy");
+        } else if (src && src->seq && sequence_clone(src->seq, &copy, &err) < 0) {
+                r.finish = ENGINE_FINISH_ERROR;
+                snprintf(r.message, sizeof(r.message), "%s", gemma_error_message(&err));
+        } else if (copy) {
+                Slot *s = calloc(1, sizeof(*s));
+                if (!s) {
+                        sequence_free(copy);
+                        r.finish = ENGINE_FINISH_ERROR;
+                        snprintf(r.message, sizeof(r.message), "out of memory");
+                } else {
+                        s->id = c->job.sequence_id;
+                        s->seq = copy;
+                        atomic_fetch_add(&e->kv_bytes, sequence_kv_bytes(copy));
+                        s->next = e->slots;
+                        e->slots = s;
+                        r.n_past = sequence_n_past(copy);
+                }
+        }
+        post_finished(e, c->job.request_id, &r);
+}
+
+static void handle_commands(Engine *e, Command *list) {
+        while (list) {
+                Command *c = list;
+                list = c->next;
+                switch (c->kind) {
+                case COMMAND_SUBMIT:
+                        handle_submit(e, c);
+                        continue;   /* the slot owns it now */
+                case COMMAND_CANCEL:
+                        handle_cancel(e, c->id);
+                        break;
+                case COMMAND_CLONE:
+                        handle_clone(e, c);
+                        break;
+                case COMMAND_RELEASE: {
+                        Slot *s = slot_find(e, c->id);
+                        if (s) {
+                                slot_cancel_all(e, s);
+                                slot_unlink_free(e, s);
+                        }
+                        break;
+                }
+                }
+                command_free(c);
+        }
+}
+
+/* ---- one step of one request ---- */
+
+static int collect_text(void *userdata, const char *text, size_t len) {
+        Slot *s = userdata;
+        if (s->text_len + len + 1 > s->text_cap) {
+                size_t cap = MAX(s->text_cap * 2, s->text_len + len + 1);
+                cap = MAX(cap, (size_t) 256);
+                char *p = realloc(s->text, cap);
+                if (!p)
+                        return -ENOMEM;   /* the turn ends cancelled rather than with holes in it */
+                s->text = p;
+                s->text_cap = cap;
+        }
+        memcpy(s->text + s->text_len, text, len);
+        s->text_len += len;
+        s->text[s->text_len] = '\0';
+        return 0;
+}
+
+static void flush_text(Engine *e, Slot *s) {
+        if (s->text_len == 0)
+                return;
+        EngineEvent *ev = event_new(ENGINE_EVENT_TEXT, s->job->job.request_id);
+        if (!ev)
+                return;   /* kept for the next step */
+        ev->text = TAKE_PTR(s->text);
+        ev->len = s->text_len;
+        s->text_len = s->text_cap = 0;
+        post_event(e, ev);
+}
+
+static void finish_from_error(Engine *e, Slot *s, EngineFinish finish, const GemmaError *err) {
+        EngineResult r;
+        result_init(&r, finish);
+        snprintf(r.message, sizeof(r.message), "%s", gemma_error_message(err));
+        r.n_prompt = s->n_prefill;
+        r.n_past = s->seq ? sequence_n_past(s->seq) : 0;
+        slot_finish_job(e, s, &r);
+}
+
+static void step_slot(Engine *e, Slot *s) {
+        EngineJob *job = &s->job->job;
+        GemmaError err = {};
+        int r;
+
+        if (!s->started) {
+                if (s->cancelled) {
+                        EngineResult res;
+                        result_init(&res, ENGINE_FINISH_CANCELLED);
+                        res.n_past = s->seq ? sequence_n_past(s->seq) : 0;
+                        slot_finish_job(e, s, &res);
+                        return;
+                }
+                if (!s->seq) {
+                        if (sequence_new(e->model, e->tok, job->n_ctx, &s->seq, &err) < 0) {
+                                finish_from_error(e, s, ENGINE_FINISH_ERROR, &err);
+                                return;
+                        }
+                        atomic_fetch_add(&e->kv_bytes, sequence_kv_bytes(s->seq));
+                }
+                r = sequence_queue(s->seq, job->tokens, job->n_tokens, &err);
+                if (r < 0) {
+                        finish_from_error(e, s, r == -EMSGSIZE ? ENGINE_FINISH_OVERFLOW : ENGINE_FINISH_ERROR, &err);
+                        return;
+                }
+                if (job->generate) {
+                        Gemma3nSlice slice;
+                        gemma3n_slice_full(e->model, &slice);
+                        r = sequence_begin_turn(s->seq, &job->turn, &slice, &err);
+                        if (r < 0) {
+                                finish_from_error(e, s, ENGINE_FINISH_ERROR, &err);
+                                return;
+                        }
+                }
+                s->started = true;
+        }
+
+        if (!job->generate && s->cancelled) {
+                EngineResult res;
+                result_init(&res, ENGINE_FINISH_CANCELLED);
+                res.n_prompt = s->n_prefill;
+                res.n_past = sequence_n_past(s->seq);
+                slot_finish_job(e, s, &res);
+                return;
+        }
+
+        uint32_t queued_before = sequence_n_queued(s->seq);
+        SequenceStep step;
+        r = sequence_step(s->seq, e->compute, e->params.prefill_chunk, collect_text, s, &step, &err);
+        uint32_t queued_after = sequence_n_queued(s->seq);
+        if (step == SEQUENCE_PREFILLED && queued_before > queued_after)
+                s->n_prefill += queued_before - queued_after;
+        flush_text(e, s);
+        if (r < 0) {
+                if (sequence_turn_running(s->seq))
+                        sequence_cancel(s->seq);
+                finish_from_error(e, s, ENGINE_FINISH_ERROR, &err);
+                return;
+        }
+
+        if (!job->generate) {
+                if (step == SEQUENCE_IDLE || sequence_n_queued(s->seq) == 0) {
+                        EngineResult res;
+                        result_init(&res, ENGINE_FINISH_STOP);
+                        res.n_prompt = s->n_prefill;
+                        res.n_past = sequence_n_past(s->seq);
+                        slot_finish_job(e, s, &res);
+                }
+                return;
+        }
+        if (step == SEQUENCE_FINISHED) {
+                const SequenceStats *st = sequence_stats(s->seq);
+                EngineResult res;
+                static const EngineFinish map[_FINISH_REASON_MAX] = {
+                        [FINISH_STOP] = ENGINE_FINISH_STOP,
+                        [FINISH_LENGTH] = ENGINE_FINISH_LENGTH,
+                        [FINISH_CANCELLED] = ENGINE_FINISH_CANCELLED,
+                };
+                result_init(&res, map[st->finish]);
+                res.n_prompt = st->n_prompt;
+                res.n_generated = st->n_generated;
+                res.n_past = sequence_n_past(s->seq);
+                res.ttft_sec = st->ttft_sec;
+                res.prefill_sec = st->prefill_sec;
+                res.decode_sec = st->decode_sec;
+                slot_finish_job(e, s, &res);
+        }
+}
+
+/* ---- loading ---- */
+
+/* Reads every page of the weights once, so that the first request does not stall on page faults
+ * of a 2+ GB file. Progress goes from `from` to `to`. */
+static int prefault(Engine *e, double from, double to) {
+        const GgufFile *f = e->model->file;
+        if (!f->mapped || f->size <= f->data_offset)
+                return 0;
+        const uint8_t *p = f->base + f->data_offset;
+        size_t n = f->size - f->data_offset;
+        const size_t chunk = 64u << 20;
+        const long page = sysconf(_SC_PAGESIZE) > 0 ? sysconf(_SC_PAGESIZE) : 4096;
+        volatile uint8_t sink = 0;
+        for (size_t off = 0; off < n; off += chunk) {
+                if (stop_requested(e))
+                        return -ECANCELED;
+                size_t len = MIN(chunk, n - off);
+                (void) madvise((void *) ((uintptr_t) (p + off) & ~(uintptr_t) (page - 1)), len, MADV_WILLNEED);
+                for (size_t i = 0; i < len; i += (size_t) page)
+                        sink ^= p[off + i];
+                atomic_fetch_add(&e->heartbeat, 1);
+                post_progress(e, from + (to - from) * (double) (off + len) / (double) n, "prefault");
+        }
+        (void) sink;
+        return 0;
+}
+
+static int load(Engine *e, GemmaError *err) {
+        int r;
+        post_progress(e, 0.0, "mapping");
+        r = gemma3n_model_load(e->model_path, &e->model, err);
+        if (r < 0)
+                return r;
+        post_progress(e, 0.2, "tokenizer");
+        r = tokenizer_load(e->model->file, &e->tok, err);
+        if (r < 0)
+                return r;
+        post_progress(e, 0.25, "compute");
+        r = cpu_compute_new(e->params.n_threads, &e->compute, err);
+        if (r < 0)
+                return r;
+        e->n_threads = threadpool_size(e->compute->pool);
+        if (e->params.prefault) {
+                r = prefault(e, 0.25, 1.0);
+                if (r < 0)
+                        return gemma_error_set(err, r, "loading cancelled");
+        }
+        post_progress(e, 1.0, "ready");
+        return 0;
+}
+
+/* ---- the thread ---- */
+
+static Slot *next_runnable(Engine *e) {
+        /* Start after the slot served last, so every slot gets a step before any gets two. */
+        Slot *start = e->rr_next ? e->rr_next : e->slots;
+        Slot *s = start;
+        if (!s)
+                return NULL;
+        do {
+                if (s->job) {
+                        e->rr_next = s->next;
+                        return s;
+                }
+                s = s->next ? s->next : e->slots;
+        } while (s != start);
+        return NULL;
+}
+
+static void run_loop(Engine *e) {
+        for (;;) {
+                pthread_mutex_lock(&e->lock);
+                for (;;) {
+                        if (e->stop_requested || e->commands)
+                                break;
+                        bool runnable = false;
+                        for (Slot *s = e->slots; s && !runnable; s = s->next)
+                                runnable = s->job != NULL;
+                        if (runnable)
+                                break;
+                        atomic_store(&e->idle, true);
+                        atomic_fetch_add(&e->heartbeat, 1);
+                        pthread_cond_wait(&e->wake, &e->lock);
+                }
+                atomic_store(&e->idle, false);
+                Command *list = e->commands;
+                e->commands = NULL;
+                e->commands_tail = &e->commands;
+                bool stop = e->stop_requested;
+                pthread_mutex_unlock(&e->lock);
+
+                handle_commands(e, list);
+                if (stop)
+                        return;
+                Slot *s = next_runnable(e);
+                if (s)
+                        step_slot(e, s);
+                atomic_fetch_add(&e->heartbeat, 1);
+        }
+}
+
+static void *engine_thread(void *userdata) {
+        Engine *e = userdata;
+        GemmaError err = {};
+
+        if (load(e, &err) < 0) {
+                EngineEvent *ev = event_new(ENGINE_EVENT_LOAD_FAILED, 0);
+                if (ev) {
+                        snprintf(ev->message, sizeof(ev->message), "%s", gemma_error_message(&err));
+                        post_event(e, ev);
+                }
+                /* Without a model every request fails; keep answering them until told to stop. */
+                for (;;) {
+                        pthread_mutex_lock(&e->lock);
+                        while (!e->stop_requested && !e->commands) {
+                                atomic_store(&e->idle, true);
+                                pthread_cond_wait(&e->wake, &e->lock);
+                        }
+                        Command *list = e->commands;
+                        e->commands = NULL;
+                        e->commands_tail = &e->commands;
+                        bool stop = e->stop_requested;
+                        pthread_mutex_unlock(&e->lock);
+                        for (Command *c = list; c; c = c->next)
+                                if (c->kind == COMMAND_SUBMIT) {
+                                        EngineResult r;
+                                        result_init(&r, ENGINE_FINISH_ERROR);
+                                        snprintf(r.message, sizeof(r.message), "no model loaded");
+                                        post_finished(e, c->job.request_id, &r);
+                                }
+                        command_free_list(list);
+                        if (stop)
+                                break;
+                }
+        } else {
+                EngineEvent *ready = event_new(ENGINE_EVENT_READY, 0);
+                if (ready)
+                        post_event(e, ready);
+                run_loop(e);
+                /* Stop: every request still known ends cancelled, so every caller gets its answer. */
+                while (e->slots) {
+                        slot_cancel_all(e, e->slots);
+                        slot_unlink_free(e, e->slots);
+                }
+                pthread_mutex_lock(&e->lock);
+                Command *list = e->commands;
+                e->commands = NULL;
+                e->commands_tail = &e->commands;
+                pthread_mutex_unlock(&e->lock);
+                for (Command *c = list; c; c = c->next)
+                        if (c->kind == COMMAND_SUBMIT) {
+                                EngineResult r;
+                                result_init(&r, ENGINE_FINISH_CANCELLED);
+                                post_finished(e, c->job.request_id, &r);
+                        }
+                command_free_list(list);
+        }
+        atomic_store(&e->idle, true);
+        EngineEvent *ev = event_new(ENGINE_EVENT_STOPPED, 0);
+        if (ev)
+                post_event(e, ev);
+        return NULL;
+}
+
+int engine_new(const EngineParams *p, Engine **ret, GemmaError *err) {
+        if (!p->model_path || !p->model_path[0])
+                return gemma_error_set(err, -EINVAL, "no model file given");
+
+        Engine *e = calloc(1, sizeof(*e));
+        if (!e)
+                return gemma_error_set(err, -ENOMEM, "out of memory");
+        e->params = *p;
+        if (e->params.prefill_chunk == 0)
+                e->params.prefill_chunk = 1;
+        e->event_fd = -1;
+        e->commands_tail = &e->commands;
+        e->events_tail = &e->events;
+        atomic_init(&e->heartbeat, 0);
+        atomic_init(&e->idle, false);
+        atomic_init(&e->kv_bytes, 0);
+        pthread_mutex_init(&e->lock, NULL);
+        pthread_cond_init(&e->wake, NULL);
+
+        e->model_path = strdup(p->model_path);
+        if (!e->model_path) {
+                engine_free(e);
+                return gemma_error_set(err, -ENOMEM, "out of memory");
+        }
+        e->params.model_path = e->model_path;
+        e->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (e->event_fd < 0) {
+                int r = -errno;
+                engine_free(e);
+                return gemma_error_set(err, r, "cannot create an eventfd: %s", strerror(-r));
+        }
+        int r = pthread_create(&e->thread, NULL, engine_thread, e);
+        if (r != 0) {
+                engine_free(e);
+                return gemma_error_set(err, -r, "cannot start the engine thread: %s", strerror(r));
+        }
+        e->thread_started = true;
+        *ret = e;
+        return 0;
+}
+
+Engine *engine_free(Engine *e) {
+        if (!e)
+                return NULL;
+        if (e->thread_started) {
+                engine_request_stop(e);
+                pthread_join(e->thread, NULL);
+        }
+        while (e->slots)
+                slot_unlink_free(e, e->slots);
+        command_free_list(e->commands);
+        engine_event_free_list(e->events);
+        if (e->event_fd >= 0)
+                close(e->event_fd);
+        cpu_compute_free(e->compute);
+        tokenizer_free(e->tok);
+        gemma3n_model_free(e->model);
+        pthread_cond_destroy(&e->wake);
+        pthread_mutex_destroy(&e->lock);
+        free(e->model_path);
+        free(e);
+        return NULL;
+}
+
+int engine_event_fd(const Engine *e) {
+        return e->event_fd;
+}
+
+const Gemma3nModel *engine_model(const Engine *e) {
+        return e->model;
+}
+
+const Tokenizer *engine_tokenizer(const Engine *e) {
+        return e->tok;
+}
+
+const char *engine_backend_name(const Engine *e) {
+        return "cpu";
+}
+
+uint32_t engine_n_threads(const Engine *e) {
+        return e->n_threads;
+}
+
+uint64_t engine_heartbeat(const Engine *e) {
+        return atomic_load(&((Engine *) e)->heartbeat);
+}
+
+bool engine_is_idle(const Engine *e) {
+        return atomic_load(&((Engine *) e)->idle);
+}
+
+uint64_t engine_kv_bytes(const Engine *e) {
+        return atomic_load(&((Engine *) e)->kv_bytes);
+}
