@@ -1,9 +1,13 @@
 #!/bin/bash
 # Builds one fuzz target with clang's libFuzzer (plus ASan and UBSan) and runs it for a bounded
 # time, starting from a copy of its corpus. A crash fails the test and prints the input's path.
-# Usage: run-libfuzzer.sh CLANG SOURCE_ROOT TARGET.c WORK_DIR CORPUS_DIR SECONDS
+# Usage: run-libfuzzer.sh CLANG SOURCE_ROOT TARGET.c WORK_DIR CORPUS_DIR SECONDS [CLANG_ARG...]
+# The CLANG_ARGs (include dirs, more sources, -l libraries) follow the parser sources on the
+# command line, for targets outside models/.
 set -euo pipefail
 clang=$1 root=$2 target=$3 work=$4 corpus=$5 seconds=$6
+shift 6
+extra=("$@")
 mkdir -p "$work/corpus" "$work/artifacts"
 cp -n "$corpus"/* "$work/corpus/" 2>/dev/null || true
 
@@ -11,7 +15,7 @@ cp -n "$corpus"/* "$work/corpus/" 2>/dev/null || true
 sources=("$root"/models/base/*.c "$root"/models/gguf/*.c "$root"/models/tensor/*.c
          "$root"/models/text/tokenizer.c "$root"/models/text/utf8.c)
 if ! "$clang" -g -O1 -std=gnu17 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-        -I"$root/models" "$target" "${sources[@]}" -lm -o "$work/fuzzer" 2>"$work/build.log"; then
+        -I"$root/models" "$target" "${sources[@]}" ${extra[@]+"${extra[@]}"} -lm -o "$work/fuzzer" 2>"$work/build.log"; then
         if grep -q -e 'libclang_rt.fuzzer' -e 'cannot find' -e 'unsupported option' "$work/build.log"; then
                 echo "SKIP: clang cannot link libFuzzer here:"; cat "$work/build.log"
                 exit 77
