@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "base/alloc.h"
+#include "gguf/gguf.h"
 #include "prompt.h"
 
 static const char *const state_names[_MANAGER_STATE_MAX] = {
@@ -284,6 +285,21 @@ static void request_finished(Manager *m, Request *r, const EngineResult *result)
         manager_notify_counters(m);
 }
 
+static void summarize_model(Manager *m, const Gemma3nModel *model) {
+        GgufString name = {};
+        free(m->model.name);
+        m->model = (ModelSummary) {
+                .n_layer = model->hp.n_layer,
+                .n_embd = model->hp.n_embd,
+                .n_vocab = model->hp.n_vocab,
+                .n_ctx_train = model->hp.n_ctx_train,
+                .file_bytes = model->file->size,
+                .n_threads = engine_n_threads(m->engine),
+        };
+        if (gguf_get_string(model->file, "general.name", &name, NULL) >= 0)
+                m->model.name = strndup(name.ptr, (size_t) name.len);
+}
+
 static void set_state(Manager *m, ManagerState state, const char *reason) {
         m->state = state;
         m->state_reason = reason;
@@ -303,6 +319,7 @@ static void handle_event(Manager *m, EngineEvent *ev) {
         case ENGINE_EVENT_READY: {
                 const Gemma3nModel *model = engine_model(m->engine);
                 m->n_ctx = MIN(m->config->context, model->hp.n_ctx_train);
+                summarize_model(m, model);
                 m->load_progress = 1.0;
                 if (!m->stopping)
                         set_state(m, MANAGER_READY, "ready");
@@ -446,6 +463,7 @@ Manager *manager_free(Manager *m) {
         free(m->model_path);
         free(m->error_message);
         free(m->slice_policy);
+        free(m->model.name);
         free(m);
         return NULL;
 }

@@ -31,6 +31,14 @@ typedef struct ManagerStats {
         uint64_t cache_hits, cache_misses, evictions;
 } ManagerStats;
 
+/* What clients may know about the loaded model (ModelInfo), filled when it is ready. */
+typedef struct ModelSummary {
+        char *name;                   /* general.name, "" when absent */
+        uint32_t n_layer, n_embd, n_vocab, n_ctx_train;
+        uint64_t file_bytes;
+        uint32_t n_threads;
+} ModelSummary;
+
 typedef struct ManagerObserver {
         /* State, StateReason, LoadProgress or the model-derived properties changed. */
         void (*state_changed)(Manager *m, void *userdata);
@@ -56,6 +64,7 @@ struct Manager {
         double load_progress;
         char *model_path;
         uint32_t n_ctx;               /* context per session: config, capped at the model's */
+        ModelSummary model;           /* valid in state ready */
 
         Session *sessions;
         uint32_t n_sessions;

@@ -6,7 +6,6 @@
 #include "base/alloc.h"
 #include "bus-errors.h"
 #include "bus-internal.h"
-#include "gguf/gguf.h"
 
 static const char *caller(sd_bus_message *m) {
         const char *sender = sd_bus_message_get_sender(m);
@@ -296,32 +295,24 @@ PROPERTY_GETTER(get_model_path) {
         return sd_bus_message_append(reply, "s", b->manager && b->manager->model_path ? b->manager->model_path : "");
 }
 
-static const Gemma3nModel *ready_model(const Bus *b) {
-        return b->manager && b->manager->state == MANAGER_READY && b->manager->engine ? engine_model(b->manager->engine)
-                                                                                      : NULL;
+static const ModelSummary *ready_model(const Bus *b) {
+        return b->manager && b->manager->state == MANAGER_READY ? &b->manager->model : NULL;
 }
 
 PROPERTY_GETTER(get_model_info) {
         Bus *b = userdata;
-        const Gemma3nModel *model = ready_model(b);
-        int r;
+        const ModelSummary *model = ready_model(b);
         if (!model)
                 return sd_bus_message_append(reply, "a{sv}", 0);
-        GgufString gname = {};
-        _cleanup_free_ char *name = NULL;
-        if (gguf_get_string(model->file, "general.name", &gname, NULL) >= 0)
-                name = strndup(gname.ptr, (size_t) gname.len);
-        const Gemma3nHParams *hp = &model->hp;
-        r = sd_bus_message_append(reply, "a{sv}", 8,
-                                  "architecture", "s", "gemma3n",
-                                  "name", "s", name ? name : "",
-                                  "layers", "u", hp->n_layer,
-                                  "embedding_length", "u", hp->n_embd,
-                                  "vocab_size", "u", hp->n_vocab,
-                                  "context_length", "u", hp->n_ctx_train,
-                                  "file_bytes", "t", (uint64_t) model->file->size,
-                                  "threads", "u", engine_n_threads(b->manager->engine));
-        return r;
+        return sd_bus_message_append(reply, "a{sv}", 8,
+                                     "architecture", "s", "gemma3n",
+                                     "name", "s", model->name ? model->name : "",
+                                     "layers", "u", model->n_layer,
+                                     "embedding_length", "u", model->n_embd,
+                                     "vocab_size", "u", model->n_vocab,
+                                     "context_length", "u", model->n_ctx_train,
+                                     "file_bytes", "t", model->file_bytes,
+                                     "threads", "u", model->n_threads);
 }
 
 PROPERTY_GETTER(get_modalities) {
@@ -343,8 +334,8 @@ PROPERTY_GETTER(get_device_bytes) {
 
 PROPERTY_GETTER(get_host_bytes) {
         Bus *b = userdata;
-        const Gemma3nModel *model = ready_model(b);
-        return sd_bus_message_append(reply, "t", model ? (uint64_t) model->file->size : (uint64_t) 0);
+        const ModelSummary *model = ready_model(b);
+        return sd_bus_message_append(reply, "t", model ? model->file_bytes : (uint64_t) 0);
 }
 
 PROPERTY_GETTER(get_active_slice) {
