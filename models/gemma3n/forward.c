@@ -442,6 +442,9 @@ static int forward_ubatch(const Gemma3nModel *m, CpuCompute *c, const Gemma3nSli
                 if (gemma3n_layer_owns_kv(hp, l))
                         last_kv_layer = l;
 
+        int k = kv_cache_prepare(kv, kv->n_pos, T, err);
+        if (k < 0)
+                return k;
         if (activations_alloc(m, kv, T, &a) < 0)
                 return gemma_error_set(err, -ENOMEM, "forward: out of memory for a batch of %u tokens", T);
 
@@ -548,11 +551,21 @@ int gemma3n_slice_uniform(const Gemma3nModel *m, uint32_t units, Gemma3nSlice *r
         return 0;
 }
 
-int gemma3n_kv_cache_new(const Gemma3nModel *m, uint32_t n_ctx, uint32_t max_ubatch, KvCache **ret, GemmaError *err) {
+static void kv_windows(const Gemma3nModel *m, uint32_t *window) {
         const Gemma3nHParams *hp = &m->hp;
-        uint32_t window[GEMMA3N_MAX_LAYERS];
-
         for (uint32_t l = 0; l < hp->n_layer; l++)
                 window[l] = !gemma3n_layer_owns_kv(hp, l) ? 0 : hp->is_swa[l] ? hp->sliding_window : KV_LAYER_FULL;
-        return kv_cache_new(hp->n_layer, window, hp->n_head_kv * hp->head_dim, n_ctx, max_ubatch, ret, err);
+}
+
+int gemma3n_kv_cache_new(const Gemma3nModel *m, uint32_t n_ctx, uint32_t max_ubatch, KvCache **ret, GemmaError *err) {
+        uint32_t window[GEMMA3N_MAX_LAYERS];
+        kv_windows(m, window);
+        return kv_cache_new(m->hp.n_layer, window, m->hp.n_head_kv * m->hp.head_dim, n_ctx, max_ubatch, ret, err);
+}
+
+int gemma3n_kv_pool_new(const Gemma3nModel *m, uint32_t page_size, uint64_t budget_bytes, KvPool **ret,
+                        GemmaError *err) {
+        uint32_t window[GEMMA3N_MAX_LAYERS];
+        kv_windows(m, window);
+        return kv_pool_new(m->hp.n_layer, window, m->hp.n_head_kv * m->hp.head_dim, page_size, budget_bytes, ret, err);
 }

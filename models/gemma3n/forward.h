@@ -52,3 +52,6 @@ int gemma3n_forward(const Gemma3nModel *m, CpuCompute *c, const Gemma3nSlice *sl
 
 /* A KV cache shaped for the model: sliding layers keep their window, KV-sharing layers nothing. */
 int gemma3n_kv_cache_new(const Gemma3nModel *m, uint32_t n_ctx, uint32_t max_ubatch, KvCache **ret, GemmaError *err);
+/* A page pool shaped for the model, for caches that share pages (kv_cache_new_in()). */
+int gemma3n_kv_pool_new(const Gemma3nModel *m, uint32_t page_size, uint64_t budget_bytes, KvPool **ret,
+                        GemmaError *err);

@@ -50,7 +50,8 @@ static double now_sec(void) {
         return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
 }
 
-int sequence_new(const Gemma3nModel *m, const Tokenizer *tok, uint32_t n_ctx, Sequence **ret, GemmaError *err) {
+int sequence_new_in(const Gemma3nModel *m, const Tokenizer *tok, KvPool *pool, uint32_t n_ctx, Sequence **ret,
+                    GemmaError *err) {
         Sequence *s;
         int k;
 
@@ -67,12 +68,17 @@ int sequence_new(const Gemma3nModel *m, const Tokenizer *tok, uint32_t n_ctx, Se
                 sequence_free(s);
                 return gemma_error_set(err, -ENOMEM, "out of memory");
         }
-        if ((k = gemma3n_kv_cache_new(m, n_ctx, 512, &s->kv, err)) < 0) {
+        k = pool ? kv_cache_new_in(pool, n_ctx, 512, &s->kv, err) : gemma3n_kv_cache_new(m, n_ctx, 512, &s->kv, err);
+        if (k < 0) {
                 sequence_free(s);
                 return k;
         }
         *ret = s;
         return 0;
+}
+
+int sequence_new(const Gemma3nModel *m, const Tokenizer *tok, uint32_t n_ctx, Sequence **ret, GemmaError *err) {
+        return sequence_new_in(m, tok, NULL, n_ctx, ret, err);
 }
 
 int sequence_clone(const Sequence *s, Sequence **ret, GemmaError *err) {
@@ -81,9 +87,9 @@ int sequence_clone(const Sequence *s, Sequence **ret, GemmaError *err) {
 
         if (s->turn_running)
                 return gemma_error_set(err, -EBUSY, "cannot copy a sequence while it generates");
-        if ((k = sequence_new(s->model, s->tok, s->kv->n_ctx, &c, err)) < 0)
+        if ((k = sequence_new_in(s->model, s->tok, s->kv->pool, s->kv->n_ctx, &c, err)) < 0)
                 return k;
-        if ((k = kv_cache_copy(c->kv, s->kv, err)) < 0)
+        if ((k = kv_cache_share(c->kv, s->kv, s->kv->n_pos, err)) < 0)
                 return k;
         memcpy(c->logits, s->logits, s->model->hp.n_vocab * sizeof(float));
         c->logits_valid = s->logits_valid;

@@ -53,8 +53,11 @@ typedef int (*SequenceEmit)(void *userdata, const char *text, size_t len);
 
 typedef struct Sequence Sequence;
 
-/* n_ctx: positions this sequence may use (at most the model's trained context). */
+/* n_ctx: positions this sequence may use (at most the model's trained context). The KV cache
+ * has a pool of its own; sequence_new_in() draws its pages from a shared one (pool NULL: own). */
 int sequence_new(const Gemma3nModel *m, const Tokenizer *tok, uint32_t n_ctx, Sequence **ret, GemmaError *err);
+int sequence_new_in(const Gemma3nModel *m, const Tokenizer *tok, KvPool *pool, uint32_t n_ctx, Sequence **ret,
+                    GemmaError *err);
 Sequence *sequence_free(Sequence *s);
 
 static inline void sequence_freep(Sequence **s) {
@@ -62,8 +65,9 @@ static inline void sequence_freep(Sequence **s) {
                 sequence_free(*s);
 }
 
-/* A new sequence in the same state as s between turns: the same KV contents, queued tokens and
- * last logits; later turns of either do not affect the other. -EBUSY while s runs a turn. */
+/* A new sequence in the same state as s between turns: the same KV pages (shared, copied on
+ * write), queued tokens and last logits; later turns of either do not affect the other. -EBUSY
+ * while s runs a turn. */
 int sequence_clone(const Sequence *s, Sequence **ret, GemmaError *err);
 
 /* Queues tokens to be computed. -EMSGSIZE (nothing queued) when they would leave no room in the

@@ -127,17 +127,25 @@ static void test_kv_cache_shape_follows_layers(void **state) {
         Fixture *fx = fixture_new(&spec);
         KvCache *kv = NULL;
         GemmaError err = { 0 };
+        int32_t tokens[100];
+        float *logits = calloc(fx->model->hp.n_vocab, sizeof(float));
         assert_int_equal(gemma3n_kv_cache_new(fx->model, 100, 4, &kv, &err), 0);
-        uint64_t positions = 0;
+        /* Layer 4 is global, 0-3 and 5 sliding, 6-7 reuse earlier layers' KV. */
         for (uint32_t l = 0; l < 8; l++) {
-                uint32_t want = l >= 6 ? 0 : l == 4 ? 100 : 8 + 4 - 1;
-                assert_int_equal(kv->layers[l].capacity, want);
-                positions += want;
+                uint8_t want = l >= 6 ? KV_CLASS_NONE : l == 4 ? KV_CLASS_GLOBAL : KV_CLASS_SLIDING;
+                assert_int_equal(kv->layer_class[l], want);
         }
-        /* K and V, f32, one KV head of 32 values: 5 sliding rings of 11 plus one global 100. */
-        assert_int_equal(positions, 5 * 11 + 100);
-        assert_int_equal(kv_cache_bytes(kv), 2 * positions * 32 * sizeof(float));
+        assert_int_equal(kv_cache_bytes(kv), 0);   /* pages come with the positions */
+        random_tokens(tokens, 100, spec.n_vocab, 5);
+        Gemma3nBatch b = { .n_tokens = 100, .tokens = tokens };
+        assert_int_equal(gemma3n_forward(fx->model, NULL, NULL, kv, &b, logits, &err), 0);
+        /* 64-position pages of K and V, one KV head of 32 values: the global layer holds both pages
+         * of positions 0..99; the 5 sliding layers only the page their last window (96+1-8..99)
+         * falls in. */
+        const uint64_t page = 2ull * 64 * 32 * sizeof(float);
+        assert_int_equal(kv_cache_bytes(kv), 2 * 1 * page + 1 * 5 * page);
         kv_cache_free(kv);
+        free(logits);
         fixture_free(fx);
 }
 
