@@ -18,11 +18,24 @@
 #include "cpu/ops.h"
 #include "tensor/type-traits.h"
 
+/* The rows of one forward step: a micro-batch of one sequence, or rows of several sequences
+ * (batched decoding). Rows of one sequence are consecutive positions of its cache. */
+typedef struct Rows {
+        uint32_t T;
+        const int32_t *tokens;    /* [T] */
+        const float *embd;        /* [T, D] soft-token inputs, or NULL */
+        const bool *has_embd;     /* [T] or NULL */
+        uint32_t *pos;            /* [T] */
+        KvCache **kv;             /* [T] */
+        const bool *keep;         /* [T] rows whose logits are wanted */
+} Rows;
+
 /* Activations of one micro-batch. One allocation, carved into named arrays. */
 typedef struct Activations {
         CpuCompute *c;    /* threads and scratch for matmul(); may be NULL */
-        uint32_t T;       /* rows; row t is at position pos0 + t */
-        uint32_t pos0;
+        uint32_t T;       /* rows */
+        uint32_t *pos;    /* [T] position of row t in its sequence */
+        KvCache **kv;     /* [T] the KV cache of row t's sequence */
         float *x0;        /* [T, D] scaled input embedding */
         float *pli;       /* [T, L*P] per-layer inputs */
         float *h;         /* [n, T, D] AltUp streams */
@@ -54,7 +67,7 @@ static void activations_free(Activations *a) {
         a->buffer = NULL;
 }
 
-static int activations_alloc(const Gemma3nModel *m, const KvCache *kv, uint32_t T, Activations *a) {
+static int activations_alloc(const Gemma3nModel *m, uint32_t n_ctx, uint32_t T, Activations *a) {
         const Gemma3nHParams *hp = &m->hp;
         const size_t D = hp->n_embd, n = hp->n_altup, qd = (size_t) hp->n_head * hp->head_dim;
         const size_t kvd = (size_t) hp->n_head_kv * hp->head_dim, LP = (size_t) hp->n_layer * hp->n_embd_ple;
@@ -68,7 +81,7 @@ static int activations_alloc(const Gemma3nModel *m, const KvCache *kv, uint32_t 
                 { &a->lmid, T * (size_t) hp->laurel_rank },         { &a->q, T * qd },
                 { &a->k, T * kvd },      { &a->v, T * kvd },        { &a->o, T * qd },
                 { &a->tmp, T * D },      { &a->al, T * D },         { &a->gate, T * fmax },
-                { &a->up, T * fmax },    { &a->scores, kv->n_ctx }, { &a->coef, T * n * n },
+                { &a->up, T * fmax },    { &a->scores, n_ctx },     { &a->coef, T * n * n },
                 { &a->router, T * n },   { &a->pgate, T * (size_t) hp->n_embd_ple },
                 { &a->ple_row, LP },     { &a->rn, D },             { &a->z, D },
                 { &a->y, D },
@@ -92,26 +105,26 @@ static int activations_alloc(const Gemma3nModel *m, const KvCache *kv, uint32_t 
 /* ---- Embeddings and per-layer inputs (HF: embed_tokens, get_per_layer_inputs,
  *      project_per_layer_inputs) ---------------------------------------------------------------- */
 
-static void embed_tokens(const Gemma3nModel *m, const Gemma3nBatch *b, uint32_t t0, Activations *a) {
+static void embed_tokens(const Gemma3nModel *m, const Rows *b, Activations *a) {
         const Gemma3nHParams *hp = &m->hp;
         const size_t D = hp->n_embd;
         const float scale = sqrtf((float) D);   /* Gemma3nTextScaledWordEmbedding */
 
         for (uint32_t t = 0; t < a->T; t++) {
                 float *x = a->x0 + t * D;
-                if (b->has_embd && b->has_embd[t0 + t]) {
+                if (b->has_embd && b->has_embd[t]) {
                         /* Soft tokens from an encoder enter unscaled. */
-                        memcpy(x, b->embd + (size_t) (t0 + t) * D, D * sizeof(float));
+                        memcpy(x, b->embd + (size_t) t * D, D * sizeof(float));
                         continue;
                 }
-                tensor_dequant_row(&m->w.token_embd, (size_t) b->tokens[t0 + t], x, D);
+                tensor_dequant_row(&m->w.token_embd, (size_t) b->tokens[t], x, D);
                 for (size_t i = 0; i < D; i++)
                         x[i] *= scale;
         }
 }
 
 /* pli_l = (RMSNorm((W_plm x0) / sqrt(D), chunk l) + PLE[id]_l * sqrt(P)) / sqrt(2) */
-static void per_layer_inputs(const Gemma3nModel *m, const Gemma3nBatch *b, uint32_t t0, Activations *a) {
+static void per_layer_inputs(const Gemma3nModel *m, const Rows *b, Activations *a) {
         const Gemma3nHParams *hp = &m->hp;
         const size_t D = hp->n_embd, P = hp->n_embd_ple, LP = (size_t) hp->n_layer * P;
         const float proj_scale = 1.0f / sqrtf((float) D);
@@ -122,10 +135,10 @@ static void per_layer_inputs(const Gemma3nModel *m, const Gemma3nBatch *b, uint3
         matmul(a->c, &m->w.per_layer_model_proj, LP, D, a->x0, D, a->pli, LP, a->T);   /* [T, L*P] */
         for (uint32_t t = 0; t < a->T; t++) {
                 float *pli = a->pli + t * LP;
-                int32_t id = b->tokens[t0 + t];
+                int32_t id = b->tokens[t];
                 /* Ids outside the text vocabulary, and soft-token positions, use the padding
                  * token's row (HF maps them to 0 before the lookup). */
-                uint32_t ple_id = (b->has_embd && b->has_embd[t0 + t]) || (uint32_t) id >= hp->n_vocab_ple ||
+                uint32_t ple_id = (b->has_embd && b->has_embd[t]) || (uint32_t) id >= hp->n_vocab_ple ||
                                                   (uint32_t) id >= GEMMA3N_TEXT_VOCAB
                                           ? 0
                                           : (uint32_t) id;
@@ -245,8 +258,7 @@ static void laurel(const Gemma3nModel *m, const Gemma3nLayerWeights *lw, Activat
 
 /* ---- Attention (HF: Gemma3nTextAttention) ---------------------------------------------------- */
 
-static void attention(const Gemma3nModel *m, uint32_t l, KvCache *kv, Activations *a) {
-        const uint32_t pos0 = a->pos0;
+static void attention(const Gemma3nModel *m, uint32_t l, Activations *a) {
         const Gemma3nHParams *hp = &m->hp;
         const Gemma3nLayerWeights *lw = &m->w.layers[l];
         const size_t D = hp->n_embd, Dh = hp->head_dim, H = hp->n_head, Hkv = hp->n_head_kv;
@@ -260,7 +272,7 @@ static void attention(const Gemma3nModel *m, uint32_t l, KvCache *kv, Activation
                 for (size_t h = 0; h < H; h++) {
                         float *qh = a->q + t * qd + h * Dh;
                         op_rmsnorm(qh, qh, lw->attn_q_norm, Dh, hp->norm_eps);
-                        op_rope_neox(qh, Dh, pos0 + t, base);
+                        op_rope_neox(qh, Dh, a->pos[t], base);
                 }
 
         /* Keys and values, only for layers that own KV; sharing layers read their source's. */
@@ -271,18 +283,19 @@ static void attention(const Gemma3nModel *m, uint32_t l, KvCache *kv, Activation
                         for (size_t h = 0; h < Hkv; h++) {
                                 float *kh = a->k + t * kvd + h * Dh, *vh = a->v + t * kvd + h * Dh;
                                 op_rmsnorm(kh, kh, lw->attn_k_norm, Dh, hp->norm_eps);
-                                op_rope_neox(kh, Dh, pos0 + t, base);
+                                op_rope_neox(kh, Dh, a->pos[t], base);
                                 op_rmsnorm(vh, vh, NULL, Dh, hp->norm_eps);   /* v_norm has no weight */
                         }
-                        memcpy(kv_cache_k(kv, l, pos0 + t), a->k + t * kvd, kvd * sizeof(float));
-                        memcpy(kv_cache_v(kv, l, pos0 + t), a->v + t * kvd, kvd * sizeof(float));
+                        memcpy(kv_cache_k(a->kv[t], l, a->pos[t]), a->k + t * kvd, kvd * sizeof(float));
+                        memcpy(kv_cache_v(a->kv[t], l, a->pos[t]), a->v + t * kvd, kvd * sizeof(float));
                 }
         }
 
         /* Causal, and on sliding layers limited to the last `window` positions (the current
          * one included). The attention scale is 1: q and k are RMS-normalised instead. */
         for (uint32_t t = 0; t < a->T; t++) {
-                const uint32_t p = pos0 + t;
+                const KvCache *kv = a->kv[t];
+                const uint32_t p = a->pos[t];
                 const uint32_t first = hp->is_swa[l] && p + 1 > hp->sliding_window ? p + 1 - hp->sliding_window : 0;
                 const size_t n_keys = p - first + 1;
                 for (size_t h = 0; h < H; h++) {
@@ -369,7 +382,7 @@ static void inject_per_layer_input(const Gemma3nModel *m, uint32_t l, Activation
 
 /* ---- One decoder layer (HF: Gemma3nTextDecoderLayer.forward) -------------------------------- */
 
-static void decoder_layer(const Gemma3nModel *m, uint32_t l, uint32_t F, KvCache *kv, Activations *a) {
+static void decoder_layer(const Gemma3nModel *m, uint32_t l, uint32_t F, Activations *a) {
         const Gemma3nHParams *hp = &m->hp;
         const Gemma3nLayerWeights *lw = &m->w.layers[l];
         const size_t D = hp->n_embd;
@@ -380,7 +393,7 @@ static void decoder_layer(const Gemma3nModel *m, uint32_t l, uint32_t F, KvCache
         for (uint32_t t = 0; t < a->T; t++)
                 op_rmsnorm(a->an + t * D, active + t * D, lw->attn_norm, D, hp->norm_eps);
         laurel(m, lw, a);
-        attention(m, l, kv, a);   /* -> a->tmp */
+        attention(m, l, a);   /* -> a->tmp */
         for (uint32_t t = 0; t < a->T; t++) {
                 float *attn = a->tmp + t * D, *al = a->al + t * D;
                 op_rmsnorm(attn, attn, lw->post_attention_norm, D, hp->norm_eps);
@@ -419,58 +432,111 @@ static void output_logits(const Gemma3nModel *m, Activations *a, uint32_t t, flo
 
 /* ---- Driver ---------------------------------------------------------------------------------- */
 
-/* Keeps only the last row of the streams and per-layer inputs (the only one whose logits are
- * wanted), so the layers after the last KV-producing one run for one token instead of T. */
-static void keep_last_row(const Gemma3nModel *m, Activations *a) {
+/* Keeps only the rows whose logits are wanted (keep[t]) in the streams and per-layer inputs, so
+ * the layers after the last KV-producing one run for those rows instead of all T. */
+static void keep_rows(const Gemma3nModel *m, Activations *a, const bool *keep) {
         const size_t D = m->hp.n_embd, LP = (size_t) m->hp.n_layer * m->hp.n_embd_ple;
-        const uint32_t last = a->T - 1;
-        for (uint32_t j = 0; j < m->hp.n_altup; j++)
-                memmove(a->h + (size_t) j * D, a->h + ((size_t) j * a->T + last) * D, D * sizeof(float));
-        memmove(a->pli, a->pli + last * LP, LP * sizeof(float));
-        a->pos0 += last;
-        a->T = 1;
+        const uint32_t T = a->T;
+        uint32_t n = 0;
+        for (uint32_t t = 0; t < T; t++)
+                n += keep[t];
+        /* Stream j of row t moves from (j * T + t) to (j * n + kept index). */
+        for (uint32_t j = 0; j < m->hp.n_altup; j++) {
+                uint32_t k = 0;
+                for (uint32_t t = 0; t < T; t++)
+                        if (keep[t]) {
+                                memmove(a->h + ((size_t) j * n + k) * D, a->h + ((size_t) j * T + t) * D,
+                                        D * sizeof(float));
+                                k++;
+                        }
+        }
+        uint32_t k = 0;
+        for (uint32_t t = 0; t < T; t++)
+                if (keep[t]) {
+                        memmove(a->pli + k * LP, a->pli + t * LP, LP * sizeof(float));
+                        a->pos[k] = a->pos[t];
+                        a->kv[k] = a->kv[t];
+                        k++;
+                }
+        a->T = n;
 }
 
-static int forward_ubatch(const Gemma3nModel *m, CpuCompute *c, const Gemma3nSlice *slice, KvCache *kv,
-                          const Gemma3nBatch *b, uint32_t t0, uint32_t T, float *logits, GemmaError *err) {
+/* Runs rows through the model. keep[t] marks the rows whose logits go to out[0], out[1], ...
+ * (in row order); skip_top enables the prefill saving (rows not kept stop after the last
+ * KV-producing layer). The caches must have been prepared for the rows' positions. */
+static int forward_rows(const Gemma3nModel *m, CpuCompute *c, const Gemma3nSlice *slice, const Rows *rows,
+                        bool skip_top, float *out, GemmaError *err) {
         const Gemma3nHParams *hp = &m->hp;
-        Activations a = { .c = c, .pos0 = kv->n_pos };
-        const bool last_ubatch = t0 + T == b->n_tokens;
-        uint32_t last_kv_layer = 0;
+        Activations a = { .c = c, .pos = rows->pos, .kv = rows->kv };
+        uint32_t last_kv_layer = 0, n_keep = 0, n_ctx = 0;
 
         for (uint32_t l = 0; l < hp->n_layer; l++)
                 if (gemma3n_layer_owns_kv(hp, l))
                         last_kv_layer = l;
+        for (uint32_t t = 0; t < rows->T; t++) {
+                n_keep += rows->keep[t];
+                n_ctx = MAX(n_ctx, rows->kv[t]->n_ctx);
+        }
 
-        int k = kv_cache_prepare(kv, kv->n_pos, T, err);
-        if (k < 0)
-                return k;
-        if (activations_alloc(m, kv, T, &a) < 0)
-                return gemma_error_set(err, -ENOMEM, "forward: out of memory for a batch of %u tokens", T);
+        if (activations_alloc(m, n_ctx, rows->T, &a) < 0)
+                return gemma_error_set(err, -ENOMEM, "forward: out of memory for a batch of %u tokens", rows->T);
 
-        embed_tokens(m, b, t0, &a);
-        per_layer_inputs(m, b, t0, &a);
+        embed_tokens(m, rows, &a);
+        per_layer_inputs(m, rows, &a);
         altup_init(m, &a);
+        bool compacted = false;
         for (uint32_t l = 0; l < hp->n_layer; l++) {
                 /* Gemma 3n's prefill saving: no layer after the last KV-producing one writes KV,
                  * so its work matters only for rows whose logits are wanted. */
-                if (l == last_kv_layer + 1 && !b->logits_all && !b->full_prefill) {
-                        if (!last_ubatch)
+                if (l == last_kv_layer + 1 && skip_top) {
+                        if (n_keep == 0)
                                 break;
-                        keep_last_row(m, &a);
+                        if (n_keep < a.T) {
+                                keep_rows(m, &a, rows->keep);
+                                compacted = true;
+                        }
                 }
-                decoder_layer(m, l, slice->ffn_units[l], kv, &a);
+                decoder_layer(m, l, slice->ffn_units[l], &a);
         }
 
-        if (b->logits_all) {
-                for (uint32_t t = 0; t < T; t++)
-                        output_logits(m, &a, t, logits + (size_t) (t0 + t) * hp->n_vocab);
-        } else if (last_ubatch)
-                output_logits(m, &a, a.T - 1, logits);
-
-        kv->n_pos += T;
+        uint32_t k = 0;
+        for (uint32_t t = 0; t < rows->T && n_keep > 0; t++)
+                if (rows->keep[t]) {
+                        output_logits(m, &a, compacted ? k : t, out + (size_t) k * hp->n_vocab);
+                        k++;
+                }
         activations_free(&a);
         return 0;
+}
+
+static int check_tokens(const Gemma3nModel *m, const int32_t *tokens, const bool *has_embd, uint32_t n,
+                        GemmaError *err) {
+        for (uint32_t t = 0; t < n; t++) {
+                if (has_embd && has_embd[t])
+                        continue;
+                if (tokens[t] < 0 || (uint32_t) tokens[t] >= m->hp.n_vocab)
+                        return gemma_error_set(err, -EINVAL, "forward: token id %d at position %u is out of range (vocabulary %u)",
+                                               tokens[t], t, m->hp.n_vocab);
+        }
+        return 0;
+}
+
+static int check_cache(const Gemma3nModel *m, const KvCache *kv, uint32_t n, GemmaError *err) {
+        if (kv->n_layer != m->hp.n_layer || kv->kv_dim != m->hp.n_head_kv * m->hp.head_dim)
+                return gemma_error_set(err, -EINVAL, "forward: KV cache was made for another model");
+        if (n > kv->n_ctx - kv->n_pos)
+                return gemma_error_set(err, -ENOSPC, "forward: %u tokens do not fit: %u of %u context positions are used",
+                                       n, kv->n_pos, kv->n_ctx);
+        return 0;
+}
+
+static int resolve_slice(const Gemma3nModel *m, const Gemma3nSlice **slice, Gemma3nSlice *full, GemmaError *err) {
+        if (!*slice) {
+                gemma3n_slice_full(m, full);
+                *slice = full;
+                return 0;
+        }
+        return gemma3n_slice_validate(m, *slice, err);
 }
 
 int gemma3n_forward(const Gemma3nModel *m, CpuCompute *c, const Gemma3nSlice *slice, KvCache *kv,
@@ -481,31 +547,95 @@ int gemma3n_forward(const Gemma3nModel *m, CpuCompute *c, const Gemma3nSlice *sl
 
         if (b->n_tokens == 0)
                 return gemma_error_set(err, -EINVAL, "forward: empty batch");
-        if (kv->n_layer != hp->n_layer || kv->kv_dim != hp->n_head_kv * hp->head_dim)
-                return gemma_error_set(err, -EINVAL, "forward: KV cache was made for another model");
-        if (b->n_tokens > kv->n_ctx - kv->n_pos)
-                return gemma_error_set(err, -ENOSPC, "forward: %u tokens do not fit: %u of %u context positions are used",
-                                       b->n_tokens, kv->n_pos, kv->n_ctx);
+        if ((k = check_cache(m, kv, b->n_tokens, err)) < 0)
+                return k;
         if (b->has_embd && !b->embd)
                 return gemma_error_set(err, -EINVAL, "forward: embedding positions given without embeddings");
-        for (uint32_t t = 0; t < b->n_tokens; t++) {
-                if (b->has_embd && b->has_embd[t])
-                        continue;
-                if (b->tokens[t] < 0 || (uint32_t) b->tokens[t] >= hp->n_vocab)
-                        return gemma_error_set(err, -EINVAL, "forward: token id %d at position %u is out of range (vocabulary %u)",
-                                               b->tokens[t], t, hp->n_vocab);
-        }
-        if (!slice) {
-                gemma3n_slice_full(m, &full);
-                slice = &full;
-        } else if ((k = gemma3n_slice_validate(m, slice, err)) < 0)
+        if ((k = check_tokens(m, b->tokens, b->has_embd, b->n_tokens, err)) < 0 ||
+            (k = resolve_slice(m, &slice, &full, err)) < 0)
                 return k;
 
+        const uint32_t U = MIN(kv->max_ubatch, b->n_tokens);
+        _cleanup_free_ uint32_t *pos = new0(uint32_t, U);
+        _cleanup_free_ KvCache **kvs = new0(KvCache *, U);
+        _cleanup_free_ bool *keep = new0(bool, U);
+        if (!pos || !kvs || !keep)
+                return gemma_error_set(err, -ENOMEM, "forward: out of memory");
         for (uint32_t t0 = 0; t0 < b->n_tokens; t0 += kv->max_ubatch) {
-                uint32_t T = MIN(kv->max_ubatch, b->n_tokens - t0);
-                if ((k = forward_ubatch(m, c, slice, kv, b, t0, T, logits, err)) < 0)
+                const uint32_t T = MIN(kv->max_ubatch, b->n_tokens - t0);
+                const bool last_ubatch = t0 + T == b->n_tokens;
+                Rows rows = {
+                        .T = T,
+                        .tokens = b->tokens + t0,
+                        .embd = b->embd ? b->embd + (size_t) t0 * hp->n_embd : NULL,
+                        .has_embd = b->has_embd ? b->has_embd + t0 : NULL,
+                        .pos = pos,
+                        .kv = kvs,
+                        .keep = keep,
+                };
+                for (uint32_t t = 0; t < T; t++) {
+                        pos[t] = kv->n_pos + t;
+                        kvs[t] = kv;
+                        keep[t] = b->logits_all || (last_ubatch && t == T - 1);
+                }
+                if ((k = kv_cache_prepare(kv, kv->n_pos, T, err)) < 0)
                         return k;
+                k = forward_rows(m, c, slice, &rows, !b->logits_all && !b->full_prefill,
+                                 b->logits_all ? logits + (size_t) t0 * hp->n_vocab : logits, err);
+                if (k < 0)
+                        return k;
+                kv->n_pos += T;
         }
+        return 0;
+}
+
+int gemma3n_forward_multi(const Gemma3nModel *m, CpuCompute *c, const Gemma3nSlice *slice,
+                          const Gemma3nSeqBatch *seqs, uint32_t n_seqs, float *logits, GemmaError *err) {
+        Gemma3nSlice full;
+        uint32_t T = 0;
+        int k;
+
+        if (n_seqs == 0)
+                return gemma_error_set(err, -EINVAL, "forward: empty batch");
+        for (uint32_t i = 0; i < n_seqs; i++) {
+                const Gemma3nSeqBatch *q = &seqs[i];
+                if (q->n_tokens == 0 || q->n_tokens > q->kv->max_ubatch)
+                        return gemma_error_set(err, -EINVAL, "forward: sequence %u has %u tokens (1..%u allowed)", i,
+                                               q->n_tokens, q->kv->max_ubatch);
+                for (uint32_t j = 0; j < i; j++)
+                        if (seqs[j].kv == q->kv)
+                                return gemma_error_set(err, -EINVAL, "forward: one KV cache twice in a batch");
+                if ((k = check_cache(m, q->kv, q->n_tokens, err)) < 0 ||
+                    (k = check_tokens(m, q->tokens, NULL, q->n_tokens, err)) < 0)
+                        return k;
+                T += q->n_tokens;
+        }
+        if ((k = resolve_slice(m, &slice, &full, err)) < 0)
+                return k;
+
+        _cleanup_free_ int32_t *tokens = new0(int32_t, T);
+        _cleanup_free_ uint32_t *pos = new0(uint32_t, T);
+        _cleanup_free_ KvCache **kvs = new0(KvCache *, T);
+        _cleanup_free_ bool *keep = new0(bool, T);
+        if (!tokens || !pos || !kvs || !keep)
+                return gemma_error_set(err, -ENOMEM, "forward: out of memory");
+        uint32_t t = 0;
+        for (uint32_t i = 0; i < n_seqs; i++) {
+                const Gemma3nSeqBatch *q = &seqs[i];
+                if ((k = kv_cache_prepare(q->kv, q->kv->n_pos, q->n_tokens, err)) < 0)
+                        return k;
+                for (uint32_t u = 0; u < q->n_tokens; u++, t++) {
+                        tokens[t] = q->tokens[u];
+                        pos[t] = q->kv->n_pos + u;
+                        kvs[t] = q->kv;
+                        keep[t] = q->want_logits && u == q->n_tokens - 1;
+                }
+        }
+        Rows rows = { .T = T, .tokens = tokens, .pos = pos, .kv = kvs, .keep = keep };
+        if ((k = forward_rows(m, c, slice, &rows, true, logits, err)) < 0)
+                return k;
+        for (uint32_t i = 0; i < n_seqs; i++)
+                seqs[i].kv->n_pos += seqs[i].n_tokens;
         return 0;
 }
 

@@ -50,6 +50,21 @@ typedef struct Gemma3nBatch {
 int gemma3n_forward(const Gemma3nModel *m, CpuCompute *c, const Gemma3nSlice *slice, KvCache *kv,
                     const Gemma3nBatch *batch, float *logits, GemmaError *err);
 
+/* Batched decoding: rows of several sequences in one pass, so the weights are read once for all
+ * of them. Each sequence adds n_tokens (1..its cache's max_ubatch) at its own positions
+ * kv->n_pos.. and advances kv->n_pos; with want_logits its last row's logits go to the next
+ * n_vocab floats of logits (sequences in order). Each cache may appear once. The prefill saving
+ * applies to rows without logits. Token embeddings only (no soft tokens). */
+typedef struct Gemma3nSeqBatch {
+        KvCache *kv;
+        const int32_t *tokens;
+        uint32_t n_tokens;
+        bool want_logits;
+} Gemma3nSeqBatch;
+
+int gemma3n_forward_multi(const Gemma3nModel *m, CpuCompute *c, const Gemma3nSlice *slice,
+                          const Gemma3nSeqBatch *seqs, uint32_t n_seqs, float *logits, GemmaError *err);
+
 /* A KV cache shaped for the model: sliding layers keep their window, KV-sharing layers nothing. */
 int gemma3n_kv_cache_new(const Gemma3nModel *m, uint32_t n_ctx, uint32_t max_ubatch, KvCache **ret, GemmaError *err);
 /* A page pool shaped for the model, for caches that share pages (kv_cache_new_in()). */

@@ -395,6 +395,91 @@ static void test_make_test_spec_rejects_impossible_sharing(void **state) {
         assert_non_null(strstr(err.message, "no earlier global layer"));
 }
 
+/* ---- Batched decoding of several sequences ------------------------------------------------ */
+
+/* Three sequences of different lengths, stepped together (a prefill chunk of one next to decode
+ * rows of the others, and pure decode steps) give every sequence the logits it gets alone. The
+ * pool is shared and one sequence starts as a copy-on-write share of another's prefix. */
+static void test_forward_multi_matches_single(void **state) {
+        Gemma3nTestSpec spec;
+        gemma3n_test_spec_default(&spec);
+        spec.sliding_window = 6;   /* so the decode steps cross sliding-page releases */
+        Fixture *fx = fixture_new(&spec);
+        const Gemma3nModel *m = fx->model;
+        const uint32_t V = m->hp.n_vocab, n = 24;
+        int32_t tokens[3][24];
+        GemmaError err = { 0 };
+        KvPool *pool = NULL;
+        KvCache *kv[3] = { NULL };
+        float *alone[3];
+        float *got = calloc((size_t) 3 * V, sizeof(float));
+
+        for (int i = 0; i < 3; i++) {
+                random_tokens(tokens[i], n, spec.n_vocab, 40 + (uint64_t) i);
+                alone[i] = run(m, NULL, tokens[i], NULL, NULL, n, 4, true);
+        }
+        /* Sequence 2 starts with sequence 0's first 8 tokens: it will share their pages. */
+        memcpy(tokens[2], tokens[0], 8 * sizeof(int32_t));
+        free(alone[2]);
+        alone[2] = run(m, NULL, tokens[2], NULL, NULL, n, 4, true);
+
+        assert_int_equal(gemma3n_kv_pool_new(m, 4, 0, &pool, &err), 0);
+        for (int i = 0; i < 3; i++)
+                assert_int_equal(kv_cache_new_in(pool, n, 8, &kv[i], &err), 0);
+
+        /* Step 1: sequence 0 prefills 8 tokens alone. */
+        Gemma3nSeqBatch b0 = { kv[0], tokens[0], 8, true };
+        assert_int_equal(gemma3n_forward_multi(m, NULL, NULL, &b0, 1, got, &err), 0);
+        assert_true(test_close_rel("seq 0 after its prefill", got, alone[0] + 7 * (size_t) V, V, 1e-5));
+        /* Sequence 2 takes those 8 positions by reference. */
+        assert_int_equal(kv_cache_share(kv[2], kv[0], 8, &err), 0);
+
+        /* Step 2: seq 1 prefills 5 tokens (logits wanted), seqs 0 and 2 decode one token each. */
+        Gemma3nSeqBatch b[3] = {
+                { kv[0], tokens[0] + 8, 1, true },
+                { kv[1], tokens[1], 5, true },
+                { kv[2], tokens[2] + 8, 1, true },
+        };
+        assert_int_equal(gemma3n_forward_multi(m, NULL, NULL, b, 3, got, &err), 0);
+        assert_true(test_close_rel("seq 0 decode", got, alone[0] + 8 * (size_t) V, V, 1e-5));
+        assert_true(test_close_rel("seq 1 chunk", got + V, alone[1] + 4 * (size_t) V, V, 1e-5));
+        assert_true(test_close_rel("seq 2 decode on shared pages", got + 2 * (size_t) V, alone[2] + 8 * (size_t) V, V,
+                                   1e-5));
+
+        /* Then pure decode steps for all three until the end. */
+        uint32_t at[3] = { 9, 5, 9 };
+        while (at[0] < n) {
+                Gemma3nSeqBatch d[3];
+                uint32_t k = 0;
+                for (int i = 0; i < 3; i++)
+                        if (at[i] < n)
+                                d[k++] = (Gemma3nSeqBatch) { kv[i], tokens[i] + at[i], 1, true };
+                assert_int_equal(gemma3n_forward_multi(m, NULL, NULL, d, k, got, &err), 0);
+                k = 0;
+                for (int i = 0; i < 3; i++)
+                        if (at[i] < n) {
+                                char what[64];
+                                snprintf(what, sizeof(what), "seq %d position %u", i, at[i]);
+                                assert_true(test_close_rel(what, got + (size_t) k * V, alone[i] + (size_t) at[i] * V, V,
+                                                           1e-5));
+                                at[i]++;
+                                k++;
+                        }
+        }
+
+        /* A cache may appear only once, and rows must fit its micro-batch. */
+        Gemma3nSeqBatch twice[2] = { { kv[1], tokens[1], 1, true }, { kv[1], tokens[1], 1, true } };
+        assert_int_equal(gemma3n_forward_multi(m, NULL, NULL, twice, 2, got, &err), -EINVAL);
+        for (int i = 0; i < 3; i++) {
+                kv_cache_free(kv[i]);
+                free(alone[i]);
+        }
+        assert_int_equal(kv_pool_bytes(pool), 0);   /* every page went back */
+        kv_pool_unref(pool);
+        free(got);
+        fixture_free(fx);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_hparams_load_matches_spec),
@@ -410,6 +495,7 @@ int main(void) {
                 cmocka_unit_test(test_slice_validate_rejects_bad_widths),
                 cmocka_unit_test(test_forward_rejects_bad_token_and_overflow),
                 cmocka_unit_test(test_make_test_spec_rejects_impossible_sharing),
+                cmocka_unit_test(test_forward_multi_matches_single),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
