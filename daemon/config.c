@@ -49,6 +49,7 @@ static const ConfigKey config_keys[] = {
         { "model", "context", CONFIG_TYPE_U32, offsetof(Config, context), 4096, 128, 1048576 },
         { "model", "prefault", CONFIG_TYPE_BOOL, offsetof(Config, prefault), 1, 0, 1 },
         { "engine", "prefill_chunk", CONFIG_TYPE_U32, offsetof(Config, prefill_chunk), 128, 1, 4096 },
+        { "engine", "kv_cache_mib", CONFIG_TYPE_U32, offsetof(Config, kv_cache_mib), 1024, 16, 1048576 },
         { "limits", "sessions_per_client", CONFIG_TYPE_U32, offsetof(Config, sessions_per_client), 16, 1, 1024 },
         { "limits", "max_sessions", CONFIG_TYPE_U32, offsetof(Config, max_sessions), 256, 1, 65536 },
         { "limits", "queued_requests", CONFIG_TYPE_U32, offsetof(Config, queued_requests), 64, 1, 65536 },

@@ -21,6 +21,8 @@ typedef struct Config {
         /* [engine] */
         uint32_t prefill_chunk;           /* prefill_chunk = 128: tokens computed per engine step,
                                            * 1..4096; small keeps other clients streaming */
+        uint32_t kv_cache_mib;            /* kv_cache_mib = 1024: KV page pool budget, MiB, 16..1048576;
+                                           * cached prefixes are forgotten (LRU) to stay within it */
         /* [limits] */
         uint32_t sessions_per_client;     /* sessions_per_client = 16, 1..1024 */
         uint32_t max_sessions;            /* max_sessions = 256, 1..65536: all clients together */

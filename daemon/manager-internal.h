@@ -12,5 +12,5 @@ int manager_build_turn_params(const Manager *m, const RequestOptions *o, uint32_
 /* Registers a request and hands its job to the engine. Takes *tokens on success. */
 int manager_submit(Manager *m, RequestKind kind, Session *s, const char *owner, uint64_t sequence_id, uint32_t n_ctx,
                    int32_t **tokens, size_t n_tokens, const TurnParams *turn, bool release_after,
-                   const RequestSink *sink, Request **ret, DaemonError *err);
+                   const char *cache_key, const RequestSink *sink, Request **ret, DaemonError *err);
 void manager_request_free(Request *r);

@@ -56,6 +56,18 @@ uint32_t manager_n_owner_requests(const Manager *m, const char *owner) {
         return n;
 }
 
+ManagerStats manager_stats(const Manager *m) {
+        ManagerStats st = m->stats;
+        if (m->engine && m->state == MANAGER_READY) {
+                EngineCacheStats c = engine_cache_stats(m->engine);
+                st.cache_hits = c.hits;
+                st.cache_misses = c.misses;
+                st.evictions = c.evictions;
+                st.cached_tokens = c.cached_tokens;
+        }
+        return st;
+}
+
 uint32_t manager_n_active_requests(const Manager *m) {
         return m->n_requests;
 }
@@ -156,8 +168,8 @@ int manager_build_turn_params(const Manager *m, const RequestOptions *o, uint32_
 
 /* Registers a request and hands its job to the engine. Takes *tokens on success. */
 int manager_submit(Manager *m, RequestKind kind, Session *s, const char *owner, uint64_t sequence_id, uint32_t n_ctx,
-                  int32_t **tokens, size_t n_tokens, const TurnParams *turn, bool release_after,
-                  const RequestSink *sink, Request **ret, DaemonError *err) {
+                   int32_t **tokens, size_t n_tokens, const TurnParams *turn, bool release_after,
+                   const char *cache_key, const RequestSink *sink, Request **ret, DaemonError *err) {
         if (n_tokens + 1 > n_ctx)
                 return daemon_error_set(err, DAEMON_ERROR_CONTEXT_OVERFLOW,
                                         "The prompt needs %zu tokens but the context has room for %" PRIu32
@@ -187,6 +199,7 @@ int manager_submit(Manager *m, RequestKind kind, Session *s, const char *owner, 
                 .n_tokens = n_tokens,
                 .generate = kind != REQUEST_APPEND,
                 .release_after = release_after,
+                .cache_key = cache_key,
         };
         if (turn)
                 job.turn = *turn;
@@ -223,8 +236,11 @@ int manager_generate(Manager *m, const char *owner, const char *prompt, const Re
         PromptTurn t = { .system = options->system, .text = prompt, .raw = options->has_raw && options->raw, .generate = true };
         if (prompt_render(engine_tokenizer(m->engine), &t, &ids, &n, err) < 0)
                 return -1;
-        return manager_submit(m, REQUEST_GENERATE, NULL, owner, ++m->next_sequence_id, n_ctx, &ids, n, &turn, true, sink, ret,
-                      err);
+        _cleanup_free_ char *key = NULL;
+        if (request_cache_key(options, request_cache_scope(options), owner, manager_active_slice(m), &key) < 0)
+                return daemon_error_set(err, DAEMON_ERROR_NO_MEMORY, "out of memory");
+        return manager_submit(m, REQUEST_GENERATE, NULL, owner, ++m->next_sequence_id, n_ctx, &ids, n, &turn, true, key,
+                              sink, ret, err);
 }
 
 int manager_tokenize(Manager *m, const char *text, bool chat, const RequestOptions *options, int32_t **ret_ids,
@@ -277,7 +293,7 @@ static void request_finished(Manager *m, Request *r, const EngineResult *result)
         }
         if (result->finish == ENGINE_FINISH_CANCELLED)
                 m->stats.cancelled++;
-        m->stats.prefill_tokens += result->n_prompt;
+        m->stats.prefill_tokens += result->n_prompt - result->n_cached;
         m->stats.decoded_tokens += result->n_generated;
         if (r->sink.finished)
                 r->sink.finished(r, result, r->sink.userdata);
@@ -393,6 +409,7 @@ int manager_new(const Config *config, const char *model_path, sd_event *event, c
                 .n_threads = config->threads,
                 .prefill_chunk = config->prefill_chunk,
                 .prefault = config->prefault,
+                .kv_budget_bytes = (uint64_t) config->kv_cache_mib << 20,
         };
         GemmaError gerr = {};
         if (engine_new(&p, &m->engine, &gerr) < 0)

@@ -117,6 +117,8 @@ void manager_stop(Manager *m);
 uint32_t manager_n_owner_sessions(const Manager *m, const char *owner);
 uint32_t manager_n_owner_requests(const Manager *m, const char *owner);
 uint32_t manager_n_active_requests(const Manager *m);
+/* Totals, with the prefix cache's counters from the engine. */
+ManagerStats manager_stats(const Manager *m);
 
 /* ---- sessions (session.c) ---- */
 

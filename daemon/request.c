@@ -2,6 +2,7 @@
 #include "request.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +48,7 @@ static void free_stops(char **stops, size_t n) {
 
 void request_options_done(RequestOptions *o) {
         free(o->system);
+        free(o->caller_app);
         free_stops(o->stops, o->n_stops);
         *o = (RequestOptions) {};
 }
@@ -73,6 +75,14 @@ int request_options_merge(RequestOptions *dst, const RequestOptions *src) {
                 dst->n_stops = src->n_stops;
                 dst->has_stop = true;
         }
+        if (src->caller_app) {
+                char *a = strdup(src->caller_app);
+                if (!a)
+                        return -ENOMEM;
+                free(dst->caller_app);
+                dst->caller_app = a;
+        }
+        dst->caller_sandboxed = dst->caller_sandboxed || src->caller_sandboxed;
 #define MERGE(flag, field)                      \
         if (src->flag) {                        \
                 dst->flag = true;               \
@@ -91,5 +101,32 @@ int request_options_merge(RequestOptions *dst, const RequestOptions *src) {
         MERGE(has_priority, priority);
         MERGE(has_no_wait, no_wait);
 #undef MERGE
+        return 0;
+}
+
+CacheScope request_cache_scope(const RequestOptions *o) {
+        if (o->has_cache_scope)
+                return o->cache_scope;
+        return o->caller_sandboxed ? CACHE_SCOPE_APP : CACHE_SCOPE_USER;
+}
+
+int request_cache_key(const RequestOptions *o, CacheScope scope, const char *owner, const char *slice, char **ret) {
+        int r = 0;
+        *ret = NULL;
+        switch (scope) {
+        case CACHE_SCOPE_USER:
+                r = asprintf(ret, "user\n%s", slice);
+                break;
+        case CACHE_SCOPE_APP:
+                r = o->caller_app ? asprintf(ret, "app:%s\n%s", o->caller_app, slice)
+                                  : asprintf(ret, "connection:%s\n%s", owner, slice);
+                break;
+        default:
+                return 0;
+        }
+        if (r < 0) {
+                *ret = NULL;
+                return -ENOMEM;
+        }
         return 0;
 }

@@ -48,11 +48,22 @@ typedef struct RequestOptions {
         CacheScope cache_scope;
         Priority priority;
         bool no_wait;
+        /* Not options: who is asking, filled in by the bus layer from the caller's credentials. */
+        char *caller_app;             /* app id (Flatpak, snap, or the desktop's app-*.scope); NULL: unknown */
+        bool caller_sandboxed;        /* Flatpak or snap */
 } RequestOptions;
 
 void request_options_done(RequestOptions *o);
 /* dst gets every option src has (copies). -ENOMEM. */
 int request_options_merge(RequestOptions *dst, const RequestOptions *src);
+
+/* The scope a request's KV may be shared in: the option, else app for sandboxed callers and
+ * user for the rest. */
+CacheScope request_cache_scope(const RequestOptions *o);
+/* The prefix-cache key of that scope and a slice: NULL for private (never shared), else
+ * "user\n<slice>" or "app:<app id>\n<slice>" (a caller of unknown app id gets a key of its own
+ * connection). Returns 0 and sets *ret (newly allocated or NULL), or -ENOMEM. */
+int request_cache_key(const RequestOptions *o, CacheScope scope, const char *owner, const char *slice, char **ret);
 
 /* Sampling defaults of the daemon: what a request without sampling options gets. */
 #define REQUEST_DEFAULT_TEMPERATURE 1.0

@@ -77,5 +77,9 @@ int bus_session_setup(Bus *b);
 int bus_manager_setup(Bus *b);
 void bus_session_on_freed(Bus *b, Session *s);
 int bus_session_create(Bus *b, Session *s, sd_bus_message *m, sd_bus_error *error);
+/* bus-caller.c: fills o->caller_app and o->caller_sandboxed from the message's sender. */
+void bus_identify_caller(sd_bus_message *m, RequestOptions *o);
+char *bus_app_id_from_unit(const char *unit, bool *sandboxed);
+
 /* Appends the caller's session paths as "ao". */
 int bus_append_owner_sessions(sd_bus_message *reply, Bus *b, const char *owner);

@@ -14,7 +14,8 @@ static const char *caller(sd_bus_message *m) {
 
 int bus_append_info(sd_bus_message *m, const Bus *b, const EngineResult *res, const char *reason) {
         double ttft_ms = res->ttft_sec * 1e3;
-        double prefill_tps = res->prefill_sec > 0 ? res->n_prompt / res->prefill_sec : 0;
+        /* Prefill speed counts what was computed, not what came from the prefix cache. */
+        double prefill_tps = res->prefill_sec > 0 ? (res->n_prompt - res->n_cached) / res->prefill_sec : 0;
         double decode_tps = res->decode_sec > 0 && res->n_generated > 1 ? (res->n_generated - 1) / res->decode_sec : 0;
         const char *slice = b->manager ? manager_active_slice(b->manager) : "full";
         int r = sd_bus_message_open_container(m, 'a', "{sv}");
@@ -22,7 +23,7 @@ int bus_append_info(sd_bus_message *m, const Bus *b, const EngineResult *res, co
                 return r;
         r = sd_bus_message_append(m, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}",
                                   "tokens_prompt", "u", res->n_prompt,
-                                  "tokens_cached", "u", (uint32_t) 0,
+                                  "tokens_cached", "u", res->n_cached,
                                   "tokens_generated", "u", res->n_generated,
                                   "finish_reason", "s", reason ? reason : engine_finish_to_string(res->finish),
                                   "ttft_ms", "d", ttft_ms,
@@ -53,7 +54,7 @@ static int read_prompt_and_options(sd_bus_message *m, Bus *b, unsigned allowed, 
         return bus_read_options(m, allowed, &limits, o, NULL, error);
 }
 
-static int start_generate(Bus *b, sd_bus_message *m, const char *prompt, const RequestOptions *o, int fd,
+static int start_generate(Bus *b, sd_bus_message *m, const char *prompt, RequestOptions *o, int fd,
                           sd_bus_error *error) {
         DaemonError err = {};
         BusCall *c = bus_call_new(b, m);
@@ -65,6 +66,7 @@ static int start_generate(Bus *b, sd_bus_message *m, const char *prompt, const R
         }
         RequestSink sink = bus_call_sink_template;
         sink.userdata = c;
+        bus_identify_caller(m, o);
         if (manager_generate(b->manager, caller(m), prompt, o, &sink, &c->request, &err) < 0) {
                 bus_call_free(c);
                 return bus_error_set_daemon(error, &err);
@@ -117,6 +119,7 @@ static int method_create_session(sd_bus_message *m, void *userdata, sd_bus_error
         if (o.system && o.has_raw && o.raw)
                 return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS,
                                         "Option 'system' cannot be combined with 'raw' (raw text has no template).");
+        bus_identify_caller(m, &o);
         if (session_new(b->manager, caller(m), &o, &s, &err) < 0)
                 return bus_error_set_daemon(error, &err);
         r = bus_session_create(b, s, m, error);
@@ -388,7 +391,7 @@ PROPERTY_GETTER(get_kv_cache_limit) {
 
 PROPERTY_GETTER(get_stats) {
         Bus *b = userdata;
-        ManagerStats st = b->manager ? b->manager->stats : (ManagerStats) {};
+        ManagerStats st = b->manager ? manager_stats(b->manager) : (ManagerStats) {};
         return sd_bus_message_append(reply, "a{sv}", 8,
                                      "requests", "t", st.requests,
                                      "cancelled", "t", st.cancelled,

@@ -1,5 +1,5 @@
 /* The engine thread: model loading, the job and event queues, and the round-robin step loop. */
-#include "engine/engine.h"
+#include "engine/engine-internal.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -16,62 +16,6 @@
 #include "base/alloc.h"
 #include "base/macro.h"
 #include "cpu/matmul.h"
-
-typedef enum CommandKind {
-        COMMAND_SUBMIT,
-        COMMAND_CANCEL,
-        COMMAND_RELEASE,
-        COMMAND_CLONE,
-} CommandKind;
-
-typedef struct Command {
-        CommandKind kind;
-        uint64_t id;                  /* CANCEL: request; RELEASE, CLONE: sequence (CLONE: source) */
-        EngineJob job;                /* SUBMIT */
-        char **stops;                 /* SUBMIT: owned copies of job.turn.stops */
-        struct Command *next;
-} Command;
-
-/* One sequence and the request running on it, if any. Only the engine thread touches these. */
-typedef struct Slot {
-        uint64_t id;
-        Sequence *seq;
-        Command *job;                 /* the running request (a SUBMIT command), or NULL */
-        Command *waiting;             /* further requests on this sequence, in order */
-        bool started;                 /* the running request's tokens were queued */
-        bool cancelled;
-        uint32_t n_prefill;           /* tokens of the request computed so far */
-        char *text;                   /* text produced by the current step */
-        size_t text_len, text_cap;
-        struct Slot *next;
-} Slot;
-
-struct Engine {
-        EngineParams params;
-        char *model_path;
-        int event_fd;
-        pthread_t thread;
-        bool thread_started;
-
-        pthread_mutex_t lock;         /* guards commands, events, stop_requested */
-        pthread_cond_t wake;
-        Command *commands, **commands_tail;
-        EngineEvent *events, **events_tail;
-        bool stop_requested;
-
-        atomic_uint_fast64_t heartbeat;
-        atomic_bool idle;
-        atomic_uint_fast64_t kv_bytes;
-
-        /* Set by the engine thread before READY is posted; read-only afterwards. */
-        Gemma3nModel *model;
-        Tokenizer *tok;
-        CpuCompute *compute;
-        uint32_t n_threads;
-
-        Slot *slots;                  /* engine thread only */
-        Slot *rr_next;                /* where the next round-robin pass starts */
-};
 
 static const char *const finish_names[_ENGINE_FINISH_MAX] = {
         [ENGINE_FINISH_STOP] = "stop",
@@ -94,13 +38,14 @@ void engine_event_free_list(EngineEvent *e) {
         }
 }
 
-static void command_free(Command *c) {
+void engine_command_free(Command *c) {
         if (!c)
                 return;
         if (c->stops)
                 for (size_t i = 0; i < c->job.turn.n_stops; i++)
                         free(c->stops[i]);
         free(c->stops);
+        free(c->cache_key);
         free(c->job.tokens);
         free(c);
 }
@@ -108,14 +53,14 @@ static void command_free(Command *c) {
 static void command_free_list(Command *c) {
         while (c) {
                 Command *next = c->next;
-                command_free(c);
+                engine_command_free(c);
                 c = next;
         }
 }
 
 /* ---- events (engine thread -> event thread) ---- */
 
-static void post_event(Engine *e, EngineEvent *ev) {
+void engine_post_event(Engine *e, EngineEvent *ev) {
         static const uint64_t one = 1;
         pthread_mutex_lock(&e->lock);
         *e->events_tail = ev;
@@ -127,7 +72,7 @@ static void post_event(Engine *e, EngineEvent *ev) {
 
 /* Events are small; when even those cannot be allocated the daemon is out of memory and the
  * request's client will see it end without a FINISHED, so retry a few times before giving up. */
-static EngineEvent *event_new(EngineEventKind kind, uint64_t request_id) {
+EngineEvent *engine_event_new(EngineEventKind kind, uint64_t request_id) {
         for (int attempt = 0; attempt < 100; attempt++) {
                 EngineEvent *ev = calloc(1, sizeof(*ev));
                 if (ev) {
@@ -141,20 +86,20 @@ static EngineEvent *event_new(EngineEventKind kind, uint64_t request_id) {
 }
 
 static void post_progress(Engine *e, double progress, const char *stage) {
-        EngineEvent *ev = event_new(ENGINE_EVENT_LOAD_PROGRESS, 0);
+        EngineEvent *ev = engine_event_new(ENGINE_EVENT_LOAD_PROGRESS, 0);
         if (!ev)
                 return;
         ev->progress = progress;
         ev->stage = stage;
-        post_event(e, ev);
+        engine_post_event(e, ev);
 }
 
-static void post_finished(Engine *e, uint64_t request_id, const EngineResult *r) {
-        EngineEvent *ev = event_new(ENGINE_EVENT_FINISHED, request_id);
+void engine_post_finished(Engine *e, uint64_t request_id, const EngineResult *r) {
+        EngineEvent *ev = engine_event_new(ENGINE_EVENT_FINISHED, request_id);
         if (!ev)
                 return;
         ev->result = *r;
-        post_event(e, ev);
+        engine_post_event(e, ev);
 }
 
 EngineEvent *engine_take_events(Engine *e) {
@@ -197,7 +142,7 @@ int engine_submit(Engine *e, EngineJob *job, GemmaError *err) {
                         c->stops[i] = strdup(job->turn.stops[i]);
                         if (!c->stops[i]) {
                                 c->job.tokens = NULL;
-                                command_free(TAKE_PTR(c));
+                                engine_command_free(TAKE_PTR(c));
                                 return gemma_error_set(err, -ENOMEM, "out of memory");
                         }
                 }
@@ -206,6 +151,13 @@ int engine_submit(Engine *e, EngineJob *job, GemmaError *err) {
                 c->job.turn.stops = NULL;
                 c->job.turn.n_stops = 0;
         }
+        c->job.cache_key = NULL;
+        if (job->cache_key && !(c->cache_key = strdup(job->cache_key))) {
+                c->job.tokens = NULL;
+                engine_command_free(TAKE_PTR(c));
+                return gemma_error_set(err, -ENOMEM, "out of memory");
+        }
+        c->job.cache_key = c->cache_key;
         job->tokens = NULL;   /* ours now */
         push_command(e, TAKE_PTR(c));
         return 0;
@@ -263,14 +215,14 @@ static bool stop_requested(Engine *e) {
 
 /* ---- slots ---- */
 
-static Slot *slot_find(Engine *e, uint64_t id) {
+Slot *engine_slot_find(Engine *e, uint64_t id) {
         for (Slot *s = e->slots; s; s = s->next)
                 if (s->id == id)
                         return s;
         return NULL;
 }
 
-static void slot_unlink_free(Engine *e, Slot *s) {
+void engine_slot_unlink_free(Engine *e, Slot *s) {
         for (Slot **p = &e->slots; *p; p = &(*p)->next)
                 if (*p == s) {
                         *p = s->next;
@@ -278,58 +230,56 @@ static void slot_unlink_free(Engine *e, Slot *s) {
                 }
         if (e->rr_next == s)
                 e->rr_next = s->next;
-        if (s->seq)
-                atomic_fetch_sub(&e->kv_bytes, sequence_kv_bytes(s->seq));
         sequence_free(s->seq);
-        command_free(s->job);
+        engine_command_free(s->job);
         command_free_list(s->waiting);
         free(s->text);
         free(s);
 }
 
-static void slot_finish_job(Engine *e, Slot *s, const EngineResult *r) {
+void engine_slot_finish_job(Engine *e, Slot *s, const EngineResult *r) {
         Command *job = s->job;
-        post_finished(e, job->job.request_id, r);
+        engine_post_finished(e, job->job.request_id, r);
         bool release = job->job.release_after;
         s->job = NULL;
         s->started = s->cancelled = false;
         s->n_prefill = 0;
-        command_free(job);
+        engine_command_free(job);
         if (s->waiting) {
                 s->job = s->waiting;
                 s->waiting = s->waiting->next;
                 s->job->next = NULL;
         } else if (release) {
-                slot_unlink_free(e, s);
+                engine_slot_unlink_free(e, s);
         }
 }
 
-static void result_init(EngineResult *r, EngineFinish finish) {
+void engine_result_init(EngineResult *r, EngineFinish finish) {
         *r = (EngineResult) { .finish = finish };
 }
 
 /* Ends every request of a slot as cancelled (release, shutdown). */
 static void slot_cancel_all(Engine *e, Slot *s) {
         EngineResult r;
-        result_init(&r, ENGINE_FINISH_CANCELLED);
+        engine_result_init(&r, ENGINE_FINISH_CANCELLED);
         if (s->seq)
                 r.n_past = sequence_n_past(s->seq);
         if (s->job)
-                post_finished(e, s->job->job.request_id, &r);
+                engine_post_finished(e, s->job->job.request_id, &r);
         for (Command *w = s->waiting; w; w = w->next)
-                post_finished(e, w->job.request_id, &r);
+                engine_post_finished(e, w->job.request_id, &r);
 }
 
 static void handle_submit(Engine *e, Command *c) {
-        Slot *s = slot_find(e, c->job.sequence_id);
+        Slot *s = engine_slot_find(e, c->job.sequence_id);
         if (!s) {
                 s = calloc(1, sizeof(*s));
                 if (!s) {
                         EngineResult r;
-                        result_init(&r, ENGINE_FINISH_ERROR);
+                        engine_result_init(&r, ENGINE_FINISH_ERROR);
                         snprintf(r.message, sizeof(r.message), "out of memory");
-                        post_finished(e, c->job.request_id, &r);
-                        command_free(c);
+                        engine_post_finished(e, c->job.request_id, &r);
+                        engine_command_free(c);
                         return;
                 }
                 s->id = c->job.sequence_id;
@@ -360,23 +310,23 @@ static void handle_cancel(Engine *e, uint64_t request_id) {
                                 Command *c = *w;
                                 *w = c->next;
                                 EngineResult r;
-                                result_init(&r, ENGINE_FINISH_CANCELLED);
+                                engine_result_init(&r, ENGINE_FINISH_CANCELLED);
                                 r.n_past = s->seq ? sequence_n_past(s->seq) : 0;
-                                post_finished(e, request_id, &r);
-                                command_free(c);
+                                engine_post_finished(e, request_id, &r);
+                                engine_command_free(c);
                                 return;
                         }
         }
 }
 
 static void handle_clone(Engine *e, const Command *c) {
-        const Slot *src = slot_find(e, c->id);
+        const Slot *src = engine_slot_find(e, c->id);
         EngineResult r;
         GemmaError err = {};
         Sequence *copy = NULL;
 
-        result_init(&r, ENGINE_FINISH_STOP);
-        if (slot_find(e, c->job.sequence_id)) {
+        engine_result_init(&r, ENGINE_FINISH_STOP);
+        if (engine_slot_find(e, c->job.sequence_id)) {
                 r.finish = ENGINE_FINISH_ERROR;
                 snprintf(r.message, sizeof(r.message), "sequence %" PRIu64 " exists", c->job.sequence_id);
         } else if (src && src->job) {
@@ -394,13 +344,12 @@ static void handle_clone(Engine *e, const Command *c) {
                 } else {
                         s->id = c->job.sequence_id;
                         s->seq = copy;
-                        atomic_fetch_add(&e->kv_bytes, sequence_kv_bytes(copy));
                         s->next = e->slots;
                         e->slots = s;
                         r.n_past = sequence_n_past(copy);
                 }
         }
-        post_finished(e, c->job.request_id, &r);
+        engine_post_finished(e, c->job.request_id, &r);
 }
 
 static void handle_commands(Engine *e, Command *list) {
@@ -418,144 +367,15 @@ static void handle_commands(Engine *e, Command *list) {
                         handle_clone(e, c);
                         break;
                 case COMMAND_RELEASE: {
-                        Slot *s = slot_find(e, c->id);
+                        Slot *s = engine_slot_find(e, c->id);
                         if (s) {
                                 slot_cancel_all(e, s);
-                                slot_unlink_free(e, s);
+                                engine_slot_unlink_free(e, s);
                         }
                         break;
                 }
                 }
-                command_free(c);
-        }
-}
-
-/* ---- one step of one request ---- */
-
-static int collect_text(void *userdata, const char *text, size_t len) {
-        Slot *s = userdata;
-        if (s->text_len + len + 1 > s->text_cap) {
-                size_t cap = MAX(s->text_cap * 2, s->text_len + len + 1);
-                cap = MAX(cap, (size_t) 256);
-                char *p = realloc(s->text, cap);
-                if (!p)
-                        return -ENOMEM;   /* the turn ends cancelled rather than with holes in it */
-                s->text = p;
-                s->text_cap = cap;
-        }
-        memcpy(s->text + s->text_len, text, len);
-        s->text_len += len;
-        s->text[s->text_len] = '\0';
-        return 0;
-}
-
-static void flush_text(Engine *e, Slot *s) {
-        if (s->text_len == 0)
-                return;
-        EngineEvent *ev = event_new(ENGINE_EVENT_TEXT, s->job->job.request_id);
-        if (!ev)
-                return;   /* kept for the next step */
-        ev->text = TAKE_PTR(s->text);
-        ev->len = s->text_len;
-        s->text_len = s->text_cap = 0;
-        post_event(e, ev);
-}
-
-static void finish_from_error(Engine *e, Slot *s, EngineFinish finish, const GemmaError *err) {
-        EngineResult r;
-        result_init(&r, finish);
-        snprintf(r.message, sizeof(r.message), "%s", gemma_error_message(err));
-        r.n_prompt = s->n_prefill;
-        r.n_past = s->seq ? sequence_n_past(s->seq) : 0;
-        slot_finish_job(e, s, &r);
-}
-
-static void step_slot(Engine *e, Slot *s) {
-        EngineJob *job = &s->job->job;
-        GemmaError err = {};
-        int r;
-
-        if (!s->started) {
-                if (s->cancelled) {
-                        EngineResult res;
-                        result_init(&res, ENGINE_FINISH_CANCELLED);
-                        res.n_past = s->seq ? sequence_n_past(s->seq) : 0;
-                        slot_finish_job(e, s, &res);
-                        return;
-                }
-                if (!s->seq) {
-                        if (sequence_new(e->model, e->tok, job->n_ctx, &s->seq, &err) < 0) {
-                                finish_from_error(e, s, ENGINE_FINISH_ERROR, &err);
-                                return;
-                        }
-                        atomic_fetch_add(&e->kv_bytes, sequence_kv_bytes(s->seq));
-                }
-                r = sequence_queue(s->seq, job->tokens, job->n_tokens, &err);
-                if (r < 0) {
-                        finish_from_error(e, s, r == -EMSGSIZE ? ENGINE_FINISH_OVERFLOW : ENGINE_FINISH_ERROR, &err);
-                        return;
-                }
-                if (job->generate) {
-                        Gemma3nSlice slice;
-                        gemma3n_slice_full(e->model, &slice);
-                        r = sequence_begin_turn(s->seq, &job->turn, &slice, &err);
-                        if (r < 0) {
-                                finish_from_error(e, s, ENGINE_FINISH_ERROR, &err);
-                                return;
-                        }
-                }
-                s->started = true;
-        }
-
-        if (!job->generate && s->cancelled) {
-                EngineResult res;
-                result_init(&res, ENGINE_FINISH_CANCELLED);
-                res.n_prompt = s->n_prefill;
-                res.n_past = sequence_n_past(s->seq);
-                slot_finish_job(e, s, &res);
-                return;
-        }
-
-        uint32_t queued_before = sequence_n_queued(s->seq);
-        SequenceStep step;
-        r = sequence_step(s->seq, e->compute, e->params.prefill_chunk, collect_text, s, &step, &err);
-        uint32_t queued_after = sequence_n_queued(s->seq);
-        if (step == SEQUENCE_PREFILLED && queued_before > queued_after)
-                s->n_prefill += queued_before - queued_after;
-        flush_text(e, s);
-        if (r < 0) {
-                if (sequence_turn_running(s->seq))
-                        sequence_cancel(s->seq);
-                finish_from_error(e, s, ENGINE_FINISH_ERROR, &err);
-                return;
-        }
-
-        if (!job->generate) {
-                if (step == SEQUENCE_IDLE || sequence_n_queued(s->seq) == 0) {
-                        EngineResult res;
-                        result_init(&res, ENGINE_FINISH_STOP);
-                        res.n_prompt = s->n_prefill;
-                        res.n_past = sequence_n_past(s->seq);
-                        slot_finish_job(e, s, &res);
-                }
-                return;
-        }
-        if (step == SEQUENCE_FINISHED) {
-                const SequenceStats *st = sequence_stats(s->seq);
-                EngineResult res;
-                static const EngineFinish map[_FINISH_REASON_MAX] = {
-                        [FINISH_STOP] = ENGINE_FINISH_STOP,
-                        [FINISH_LENGTH] = ENGINE_FINISH_LENGTH,
-                        [FINISH_CANCELLED] = ENGINE_FINISH_CANCELLED,
-                };
-                result_init(&res, map[st->finish]);
-                res.n_prompt = st->n_prompt;
-                res.n_generated = st->n_generated;
-                res.n_past = sequence_n_past(s->seq);
-                res.ttft_sec = st->ttft_sec;
-                res.prefill_sec = st->prefill_sec;
-                res.decode_sec = st->decode_sec;
-                slot_finish_job(e, s, &res);
+                engine_command_free(c);
         }
 }
 
@@ -596,6 +416,13 @@ static int load(Engine *e, GemmaError *err) {
         r = tokenizer_load(e->model->file, &e->tok, err);
         if (r < 0)
                 return r;
+        r = gemma3n_kv_pool_new(e->model, e->params.page_size ? e->params.page_size : 32, e->params.kv_budget_bytes,
+                                &e->pool, err);
+        if (r < 0)
+                return r;
+        e->prefix = prefix_cache_new(e->pool);
+        if (!e->prefix)
+                return gemma_error_set(err, -ENOMEM, "out of memory");
         post_progress(e, 0.25, "compute");
         r = cpu_compute_new(e->params.n_threads, &e->compute, err);
         if (r < 0)
@@ -611,22 +438,6 @@ static int load(Engine *e, GemmaError *err) {
 }
 
 /* ---- the thread ---- */
-
-static Slot *next_runnable(Engine *e) {
-        /* Start after the slot served last, so every slot gets a step before any gets two. */
-        Slot *start = e->rr_next ? e->rr_next : e->slots;
-        Slot *s = start;
-        if (!s)
-                return NULL;
-        do {
-                if (s->job) {
-                        e->rr_next = s->next;
-                        return s;
-                }
-                s = s->next ? s->next : e->slots;
-        } while (s != start);
-        return NULL;
-}
 
 static void run_loop(Engine *e) {
         for (;;) {
@@ -653,9 +464,7 @@ static void run_loop(Engine *e) {
                 handle_commands(e, list);
                 if (stop)
                         return;
-                Slot *s = next_runnable(e);
-                if (s)
-                        step_slot(e, s);
+                engine_schedule_step(e);
                 atomic_fetch_add(&e->heartbeat, 1);
         }
 }
@@ -665,10 +474,10 @@ static void *engine_thread(void *userdata) {
         GemmaError err = {};
 
         if (load(e, &err) < 0) {
-                EngineEvent *ev = event_new(ENGINE_EVENT_LOAD_FAILED, 0);
+                EngineEvent *ev = engine_event_new(ENGINE_EVENT_LOAD_FAILED, 0);
                 if (ev) {
                         snprintf(ev->message, sizeof(ev->message), "%s", gemma_error_message(&err));
-                        post_event(e, ev);
+                        engine_post_event(e, ev);
                 }
                 /* Without a model every request fails; keep answering them until told to stop. */
                 for (;;) {
@@ -685,23 +494,23 @@ static void *engine_thread(void *userdata) {
                         for (Command *c = list; c; c = c->next)
                                 if (c->kind == COMMAND_SUBMIT) {
                                         EngineResult r;
-                                        result_init(&r, ENGINE_FINISH_ERROR);
+                                        engine_result_init(&r, ENGINE_FINISH_ERROR);
                                         snprintf(r.message, sizeof(r.message), "no model loaded");
-                                        post_finished(e, c->job.request_id, &r);
+                                        engine_post_finished(e, c->job.request_id, &r);
                                 }
                         command_free_list(list);
                         if (stop)
                                 break;
                 }
         } else {
-                EngineEvent *ready = event_new(ENGINE_EVENT_READY, 0);
+                EngineEvent *ready = engine_event_new(ENGINE_EVENT_READY, 0);
                 if (ready)
-                        post_event(e, ready);
+                        engine_post_event(e, ready);
                 run_loop(e);
                 /* Stop: every request still known ends cancelled, so every caller gets its answer. */
                 while (e->slots) {
                         slot_cancel_all(e, e->slots);
-                        slot_unlink_free(e, e->slots);
+                        engine_slot_unlink_free(e, e->slots);
                 }
                 pthread_mutex_lock(&e->lock);
                 Command *list = e->commands;
@@ -711,15 +520,15 @@ static void *engine_thread(void *userdata) {
                 for (Command *c = list; c; c = c->next)
                         if (c->kind == COMMAND_SUBMIT) {
                                 EngineResult r;
-                                result_init(&r, ENGINE_FINISH_CANCELLED);
-                                post_finished(e, c->job.request_id, &r);
+                                engine_result_init(&r, ENGINE_FINISH_CANCELLED);
+                                engine_post_finished(e, c->job.request_id, &r);
                         }
                 command_free_list(list);
         }
         atomic_store(&e->idle, true);
-        EngineEvent *ev = event_new(ENGINE_EVENT_STOPPED, 0);
+        EngineEvent *ev = engine_event_new(ENGINE_EVENT_STOPPED, 0);
         if (ev)
-                post_event(e, ev);
+                engine_post_event(e, ev);
         return NULL;
 }
 
@@ -739,6 +548,10 @@ int engine_new(const EngineParams *p, Engine **ret, GemmaError *err) {
         atomic_init(&e->heartbeat, 0);
         atomic_init(&e->idle, false);
         atomic_init(&e->kv_bytes, 0);
+        atomic_init(&e->cache_hits, 0);
+        atomic_init(&e->cache_misses, 0);
+        atomic_init(&e->cache_evictions, 0);
+        atomic_init(&e->cached_tokens, 0);
         pthread_mutex_init(&e->lock, NULL);
         pthread_cond_init(&e->wake, NULL);
 
@@ -772,11 +585,14 @@ Engine *engine_free(Engine *e) {
                 pthread_join(e->thread, NULL);
         }
         while (e->slots)
-                slot_unlink_free(e, e->slots);
+                engine_slot_unlink_free(e, e->slots);
         command_free_list(e->commands);
         engine_event_free_list(e->events);
         if (e->event_fd >= 0)
                 close(e->event_fd);
+        prefix_cache_free(e->prefix);
+        kv_pool_unref(e->pool);
+        free(e->logits);
         cpu_compute_free(e->compute);
         tokenizer_free(e->tok);
         gemma3n_model_free(e->model);
@@ -817,4 +633,14 @@ bool engine_is_idle(const Engine *e) {
 
 uint64_t engine_kv_bytes(const Engine *e) {
         return atomic_load(&((Engine *) e)->kv_bytes);
+}
+
+EngineCacheStats engine_cache_stats(const Engine *e) {
+        Engine *m = (Engine *) e;
+        return (EngineCacheStats) {
+                .hits = atomic_load(&m->cache_hits),
+                .misses = atomic_load(&m->cache_misses),
+                .evictions = atomic_load(&m->cache_evictions),
+                .cached_tokens = atomic_load(&m->cached_tokens),
+        };
 }

@@ -23,6 +23,8 @@ typedef struct EngineParams {
         uint32_t n_threads;           /* 0: one per online CPU */
         uint32_t prefill_chunk;       /* tokens per step, >= 1 */
         bool prefault;                /* read the weights in while loading, with progress */
+        uint64_t kv_budget_bytes;     /* KV page pool budget; 0: none */
+        uint32_t page_size;           /* positions per KV page; 0: 32 */
 } EngineParams;
 
 typedef enum EngineFinish {
@@ -42,6 +44,7 @@ typedef struct EngineResult {
         uint32_t n_prompt;            /* tokens computed for this request */
         uint32_t n_generated;
         uint32_t n_past;              /* positions the sequence holds afterwards */
+        uint32_t n_cached;            /* prompt positions reused from the prefix cache */
         double ttft_sec, prefill_sec, decode_sec;
         char message[GEMMA_ERROR_MESSAGE_MAX];   /* OVERFLOW and ERROR */
 } EngineResult;
@@ -78,6 +81,7 @@ typedef struct EngineJob {
         bool generate;                /* false: prefill only (Append) */
         TurnParams turn;              /* generate: stop strings are copied */
         bool release_after;           /* drop the sequence when the request ends (one-shot) */
+        const char *cache_key;        /* prefix-cache scope and slice; NULL: private (copied) */
 } EngineJob;
 
 typedef struct Engine Engine;
@@ -126,5 +130,10 @@ void engine_request_stop(Engine *e);
  * counter that stands still while the engine is busy means a wedged forward pass. */
 uint64_t engine_heartbeat(const Engine *e);
 bool engine_is_idle(const Engine *e);
-/* KV storage held by all sequences, bytes (updated by the engine thread). */
+/* KV page pool bytes in use (sequences and prefix cache), updated every step. */
 uint64_t engine_kv_bytes(const Engine *e);
+
+typedef struct EngineCacheStats {
+        uint64_t hits, misses, evictions, cached_tokens;
+} EngineCacheStats;
+EngineCacheStats engine_cache_stats(const Engine *e);

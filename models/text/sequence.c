@@ -20,6 +20,8 @@ struct Sequence {
 
         int32_t *queue;             /* tokens waiting to be computed */
         size_t n_queued, queue_cap;
+        int32_t *history;           /* the tokens at KV positions 0 .. kv->n_pos */
+        size_t history_cap;
 
         /* The running turn. */
         bool turn_running, cancel_requested;
@@ -81,6 +83,21 @@ int sequence_new(const Gemma3nModel *m, const Tokenizer *tok, uint32_t n_ctx, Se
         return sequence_new_in(m, tok, NULL, n_ctx, ret, err);
 }
 
+/* Remembers the tokens written at KV positions pos .. pos + n (the prefix cache keys pages by
+ * them). The array is sized for the whole context once. */
+static int record_history(Sequence *s, uint32_t pos, const int32_t *ids, size_t n, GemmaError *err) {
+        if (!s->history) {
+                s->history = malloc_multiply(s->kv->n_ctx, sizeof(int32_t));
+                if (!s->history)
+                        return gemma_error_set(err, -ENOMEM, "out of memory");
+                s->history_cap = s->kv->n_ctx;
+        }
+        if (pos > s->history_cap || n > s->history_cap - pos)
+                return gemma_error_set(err, -ENOSPC, "history past the context");
+        memcpy(s->history + pos, ids, n * sizeof(int32_t));
+        return 0;
+}
+
 int sequence_clone(const Sequence *s, Sequence **ret, GemmaError *err) {
         _cleanup_(sequence_freep) Sequence *c = NULL;
         int k;
@@ -90,6 +107,8 @@ int sequence_clone(const Sequence *s, Sequence **ret, GemmaError *err) {
         if ((k = sequence_new_in(s->model, s->tok, s->kv->pool, s->kv->n_ctx, &c, err)) < 0)
                 return k;
         if ((k = kv_cache_share(c->kv, s->kv, s->kv->n_pos, err)) < 0)
+                return k;
+        if (s->kv->n_pos > 0 && (k = record_history(c, 0, s->history, s->kv->n_pos, err)) < 0)
                 return k;
         memcpy(c->logits, s->logits, s->model->hp.n_vocab * sizeof(float));
         c->logits_valid = s->logits_valid;
@@ -118,6 +137,7 @@ Sequence *sequence_free(Sequence *s) {
                 return NULL;
         turn_done(s);
         kv_cache_free(s->kv);
+        free(s->history);
         free(s->logits);
         free(s->queue);
         free(s);
@@ -219,42 +239,64 @@ static void finish_turn(Sequence *s, FinishReason reason) {
         turn_done(s);
 }
 
-static int prefill(Sequence *s, CpuCompute *c, uint32_t max_prefill, GemmaError *err) {
-        size_t n = MIN((size_t) max_prefill, s->n_queued);
-        const bool last_chunk = n == s->n_queued;
-        Gemma3nBatch b = { .n_tokens = (uint32_t) n, .tokens = s->queue };
-        double t0 = now_sec();
+uint32_t sequence_work(const Sequence *s, uint32_t max_prefill, const int32_t **ret_tokens, bool *ret_want_logits) {
+        if ((s->turn_running && s->cancel_requested) || s->n_queued == 0)
+                return 0;
+        size_t n = MIN((size_t) MAX(max_prefill, 1u), s->n_queued);
+        *ret_tokens = s->queue;
         /* Only the chunk that empties the queue needs logits (of its last token); the model skips
          * its top layers for every other position. */
-        int k = gemma3n_forward(s->model, c, s->turn_running ? &s->slice : NULL, s->kv, &b, s->logits, err);
-        if (k < 0)
-                return k;
-        memmove(s->queue, s->queue + n, (s->n_queued - n) * sizeof(int32_t));
-        s->n_queued -= n;
-        s->logits_valid = last_chunk;
-        if (s->turn_running) {
-                if (s->stats.n_generated == 0)
-                        s->stats.prefill_sec += now_sec() - t0;
-                else
-                        s->stats.decode_sec += now_sec() - t0;
-        }
-        return 0;
+        *ret_want_logits = n == s->n_queued;
+        return (uint32_t) n;
+}
+
+KvCache *sequence_kv(Sequence *s) {
+        return s->kv;
+}
+
+const Gemma3nSlice *sequence_slice(const Sequence *s) {
+        return s->turn_running ? &s->slice : NULL;
 }
 
 int sequence_step(Sequence *s, CpuCompute *c, uint32_t max_prefill, SequenceEmit emit, void *userdata,
                   SequenceStep *ret, GemmaError *err) {
+        const int32_t *tokens;
+        bool want_logits;
+        uint32_t n = sequence_work(s, max_prefill, &tokens, &want_logits);
+        double t0 = now_sec();
+        if (n > 0) {
+                Gemma3nBatch b = { .n_tokens = n, .tokens = tokens };
+                int k = gemma3n_forward(s->model, c, sequence_slice(s), s->kv, &b, s->logits, err);
+                if (k < 0)
+                        return k;
+        }
+        return sequence_step_after(s, n, s->logits, now_sec() - t0, emit, userdata, ret, err);
+}
+
+int sequence_step_after(Sequence *s, uint32_t n, const float *logits, double seconds, SequenceEmit emit,
+                        void *userdata, SequenceStep *ret, GemmaError *err) {
         int k;
 
-        if (max_prefill == 0)
-                max_prefill = 1;
         if (s->turn_running && s->cancel_requested) {
                 finish_turn(s, FINISH_CANCELLED);
                 *ret = SEQUENCE_FINISHED;
                 return 0;
         }
-        if (s->n_queued > 0) {
-                if ((k = prefill(s, c, max_prefill, err)) < 0)
+        if (n > 0) {
+                const bool last_chunk = n == s->n_queued;
+                if ((k = record_history(s, s->kv->n_pos - n, s->queue, n, err)) < 0)
                         return k;
+                if (last_chunk && logits != s->logits)
+                        memcpy(s->logits, logits, s->model->hp.n_vocab * sizeof(float));
+                memmove(s->queue, s->queue + n, (s->n_queued - n) * sizeof(int32_t));
+                s->n_queued -= n;
+                s->logits_valid = last_chunk;
+                if (s->turn_running) {
+                        if (s->stats.n_generated == 0)
+                                s->stats.prefill_sec += seconds;
+                        else
+                                s->stats.decode_sec += seconds;
+                }
                 /* A generated token that was just computed is part of the turn, not a prefill. */
                 *ret = s->turn_running && s->stats.n_generated > 0 ? SEQUENCE_TOKEN : SEQUENCE_PREFILLED;
                 if (*ret == SEQUENCE_PREFILLED || !s->logits_valid)
@@ -326,4 +368,16 @@ bool sequence_turn_running(const Sequence *s) {
 
 uint64_t sequence_kv_bytes(const Sequence *s) {
         return kv_cache_bytes(s->kv);
+}
+
+const int32_t *sequence_history(const Sequence *s, uint32_t *ret_n) {
+        *ret_n = s->kv->n_pos;
+        return s->history;
+}
+
+int sequence_adopt_prefix(Sequence *s, const int32_t *ids, uint32_t n, GemmaError *err) {
+        if (s->kv->n_pos != n || s->n_queued > 0 || s->turn_running)
+                return gemma_error_set(err, -EINVAL, "the KV cache does not hold exactly these %u positions", n);
+        s->logits_valid = false;
+        return record_history(s, 0, ids, n, err);
 }

@@ -83,6 +83,27 @@ int sequence_begin_turn(Sequence *s, const TurnParams *p, const Gemma3nSlice *sl
 int sequence_step(Sequence *s, CpuCompute *c, uint32_t max_prefill, SequenceEmit emit, void *userdata,
                   SequenceStep *ret, GemmaError *err);
 
+/* Batched stepping: sequence_step() in two halves around a forward pass that the caller runs for
+ * many sequences at once (gemma3n_forward_multi()):
+ *   n = sequence_work(s, max_prefill, &tokens, &want_logits);   0: nothing to compute now
+ *   forward tokens[0 .. n) on sequence_kv(s) with sequence_slice(s), logits of the last row
+ *   when want_logits (the forward pass advances the cache's n_pos)
+ *   sequence_step_after(s, n, logits, seconds, emit, userdata, &step, &err);
+ * With n == 0, sequence_step_after() runs a step that needs no computation (ending a cancelled
+ * turn, or sampling from logits already there). */
+uint32_t sequence_work(const Sequence *s, uint32_t max_prefill, const int32_t **ret_tokens, bool *ret_want_logits);
+int sequence_step_after(Sequence *s, uint32_t n, const float *logits, double seconds, SequenceEmit emit,
+                        void *userdata, SequenceStep *ret, GemmaError *err);
+KvCache *sequence_kv(Sequence *s);
+/* The running turn's slice; NULL (the full model) between turns. */
+const Gemma3nSlice *sequence_slice(const Sequence *s);
+
+/* The tokens at KV positions 0 .. n (*ret_n = n); NULL when empty. */
+const int32_t *sequence_history(const Sequence *s, uint32_t *ret_n);
+/* For a sequence whose empty cache was given n positions of someone else's pages (a cached
+ * prefix): records which tokens they hold. The next turn's tokens are queued after them. */
+int sequence_adopt_prefix(Sequence *s, const int32_t *ids, uint32_t n, GemmaError *err);
+
 /* Ends the running turn at the next step with FINISH_CANCELLED. */
 void sequence_cancel(Sequence *s);
 

@@ -104,6 +104,7 @@ static void test_config_init_defaults(void **state) {
         assert_int_equal(c.context, 4096);
         assert_true(c.prefault);
         assert_int_equal(c.prefill_chunk, 128);
+        assert_int_equal(c.kv_cache_mib, 1024);
         assert_int_equal(c.sessions_per_client, 16);
         assert_int_equal(c.max_sessions, 256);
         assert_int_equal(c.queued_requests, 64);
@@ -225,6 +226,7 @@ static const RangeCase ranges[] = {
         { "model", "threads", offsetof(Config, threads), 0, 256 },
         { "model", "context", offsetof(Config, context), 128, 1048576 },
         { "engine", "prefill_chunk", offsetof(Config, prefill_chunk), 1, 4096 },
+        { "engine", "kv_cache_mib", offsetof(Config, kv_cache_mib), 16, 1048576 },
         { "limits", "sessions_per_client", offsetof(Config, sessions_per_client), 1, 1024 },
         { "limits", "max_sessions", offsetof(Config, max_sessions), 1, 65536 },
         { "limits", "queued_requests", offsetof(Config, queued_requests), 1, 65536 },
@@ -649,7 +651,7 @@ static void test_config_example_file(void **state) {
         }
         fclose(in);
         assert_int_equal(fclose(out), 0);
-        assert_int_equal(n_keys, 13);
+        assert_int_equal(n_keys, 14);
 
         assert_int_equal(config_init(&c), 0);
         assert_int_equal(config_init(&def), 0);
@@ -665,6 +667,7 @@ static void test_config_example_file(void **state) {
         assert_int_equal(c.context, def.context);
         assert_int_equal(c.prefault, def.prefault);
         assert_int_equal(c.prefill_chunk, def.prefill_chunk);
+        assert_int_equal(c.kv_cache_mib, def.kv_cache_mib);
         assert_int_equal(c.sessions_per_client, def.sessions_per_client);
         assert_int_equal(c.max_sessions, def.max_sessions);
         assert_int_equal(c.queued_requests, def.queued_requests);

@@ -1,0 +1,323 @@
+/* The scheduler: builds one batch per engine step from every active sequence — one decode row
+ * for each sequence that is generating, plus one bounded prefill chunk, taken from the
+ * sequences that have prompt tokens waiting in turn — and runs one forward pass for all of
+ * them, so the weights are read once per step however many clients are served. Starting a
+ * request consults the prefix cache; finishing one records its pages there. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/alloc.h"
+#include "engine/engine-internal.h"
+
+/* Decode rows per step: bounds the time of one step (the watchdog, and the latency of the
+ * prefill chunk waiting behind them). */
+#define MAX_DECODE_ROWS 64
+
+static double now_sec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
+}
+
+/* ---- text ---- */
+
+static int collect_text(void *userdata, const char *text, size_t len) {
+        Slot *s = userdata;
+        if (s->text_len + len + 1 > s->text_cap) {
+                size_t cap = MAX(MAX(s->text_cap * 2, s->text_len + len + 1), (size_t) 256);
+                char *p = realloc(s->text, cap);
+                if (!p)
+                        return -ENOMEM;   /* the turn ends cancelled rather than with holes in it */
+                s->text = p;
+                s->text_cap = cap;
+        }
+        memcpy(s->text + s->text_len, text, len);
+        s->text_len += len;
+        s->text[s->text_len] = '\0';
+        return 0;
+}
+
+static void flush_text(Engine *e, Slot *s) {
+        if (s->text_len == 0)
+                return;
+        EngineEvent *ev = engine_event_new(ENGINE_EVENT_TEXT, s->job->job.request_id);
+        if (!ev)
+                return;   /* kept for the next step */
+        ev->text = TAKE_PTR(s->text);
+        ev->len = s->text_len;
+        s->text_len = s->text_cap = 0;
+        engine_post_event(e, ev);
+}
+
+/* ---- finishing ---- */
+
+static void remember_prefix(Engine *e, Slot *s) {
+        const char *key = s->job->cache_key;
+        uint32_t n;
+        if (!key || !s->seq)
+                return;
+        const int32_t *history = sequence_history(s->seq, &n);
+        if (history)
+                (void) prefix_cache_insert(e->prefix, key, history, n, sequence_kv(s->seq));
+}
+
+static void finish(Engine *e, Slot *s, EngineResult *r) {
+        /* n_prompt counts the whole prompt; n_cached the part the prefix cache served. */
+        r->n_cached = s->n_cached;
+        r->n_prompt += s->n_cached;
+        if (s->seq)
+                r->n_past = sequence_n_past(s->seq);
+        if (r->finish != ENGINE_FINISH_ERROR)
+                remember_prefix(e, s);
+        engine_slot_finish_job(e, s, r);
+}
+
+static void finish_from_error(Engine *e, Slot *s, EngineFinish how, const GemmaError *err) {
+        EngineResult r;
+        engine_result_init(&r, how);
+        snprintf(r.message, sizeof(r.message), "%s", gemma_error_message(err));
+        r.n_prompt = s->n_prefill;
+        finish(e, s, &r);
+}
+
+/* ---- starting ---- */
+
+/* Queues the request's tokens (after whatever the prefix cache already holds) and begins the
+ * turn. Returns false when the request ended instead. */
+static bool start_job(Engine *e, Slot *s) {
+        EngineJob *job = &s->job->job;
+        GemmaError err = {};
+        int r;
+
+        if (s->cancelled) {
+                EngineResult res;
+                engine_result_init(&res, ENGINE_FINISH_CANCELLED);
+                finish(e, s, &res);
+                return false;
+        }
+        if (!s->seq && sequence_new_in(e->model, e->tok, e->pool, job->n_ctx, &s->seq, &err) < 0) {
+                finish_from_error(e, s, ENGINE_FINISH_ERROR, &err);
+                return false;
+        }
+        const int32_t *tokens = job->tokens;
+        size_t n = job->n_tokens;
+        /* A fresh sequence may start from a cached prefix; one token at least is computed, for
+         * the logits of the last. */
+        if (sequence_n_past(s->seq) == 0 && sequence_n_queued(s->seq) == 0 && s->job->cache_key && n > 1) {
+                uint32_t hit = prefix_cache_attach(e->prefix, s->job->cache_key, tokens, (uint32_t) n,
+                                                   (uint32_t) n - 1, sequence_kv(s->seq));
+                if (hit > 0 && sequence_adopt_prefix(s->seq, tokens, hit, &err) < 0) {
+                        finish_from_error(e, s, ENGINE_FINISH_ERROR, &err);
+                        return false;
+                }
+                s->n_cached = hit;
+                tokens += hit;
+                n -= hit;
+                PrefixCacheStats st = prefix_cache_stats(e->prefix);
+                atomic_store(&e->cache_hits, st.hits);
+                atomic_store(&e->cache_misses, st.misses);
+                atomic_store(&e->cached_tokens, st.cached_tokens);
+        }
+        r = sequence_queue(s->seq, tokens, n, &err);
+        if (r < 0) {
+                finish_from_error(e, s, r == -EMSGSIZE ? ENGINE_FINISH_OVERFLOW : ENGINE_FINISH_ERROR, &err);
+                return false;
+        }
+        if (job->generate) {
+                Gemma3nSlice slice;
+                gemma3n_slice_full(e->model, &slice);
+                r = sequence_begin_turn(s->seq, &job->turn, &slice, &err);
+                if (r < 0) {
+                        finish_from_error(e, s, ENGINE_FINISH_ERROR, &err);
+                        return false;
+                }
+        }
+        s->started = true;
+        return true;
+}
+
+/* ---- after a step ---- */
+
+static void after_step(Engine *e, Slot *s, int r, SequenceStep step, const GemmaError *err) {
+        const EngineJob *job = &s->job->job;
+
+        flush_text(e, s);
+        if (r < 0) {
+                if (sequence_turn_running(s->seq))
+                        sequence_cancel(s->seq);
+                finish_from_error(e, s, ENGINE_FINISH_ERROR, err);
+                return;
+        }
+        if (!job->generate) {
+                if (s->cancelled || step == SEQUENCE_IDLE || sequence_n_queued(s->seq) == 0) {
+                        EngineResult res;
+                        engine_result_init(&res, s->cancelled && sequence_n_queued(s->seq) > 0 ? ENGINE_FINISH_CANCELLED
+                                                                                                : ENGINE_FINISH_STOP);
+                        res.n_prompt = s->n_prefill;
+                        finish(e, s, &res);
+                }
+                return;
+        }
+        if (step == SEQUENCE_FINISHED) {
+                static const EngineFinish map[_FINISH_REASON_MAX] = {
+                        [FINISH_STOP] = ENGINE_FINISH_STOP,
+                        [FINISH_LENGTH] = ENGINE_FINISH_LENGTH,
+                        [FINISH_CANCELLED] = ENGINE_FINISH_CANCELLED,
+                };
+                const SequenceStats *st = sequence_stats(s->seq);
+                EngineResult res;
+                engine_result_init(&res, map[st->finish]);
+                res.n_prompt = st->n_prompt;
+                res.n_generated = st->n_generated;
+                res.ttft_sec = st->ttft_sec;
+                res.prefill_sec = st->prefill_sec;
+                res.decode_sec = st->decode_sec;
+                finish(e, s, &res);
+        }
+}
+
+/* ---- the step ---- */
+
+typedef struct Row {
+        Slot *slot;
+        uint32_t n;
+        bool want_logits;
+} Row;
+
+static bool is_decode(const Slot *s) {
+        return sequence_turn_running(s->seq) && sequence_stats(s->seq)->n_generated > 0 &&
+               sequence_n_queued(s->seq) == 1;
+}
+
+static bool same_slice(const Gemma3nSlice *a, const Gemma3nSlice *b) {
+        if (!a || !b)
+                return a == b;
+        return memcmp(a, b, sizeof(*a)) == 0;
+}
+
+void engine_schedule_step(Engine *e) {
+        const uint32_t V = e->model->hp.n_vocab;
+        const uint32_t chunk = MIN(e->params.prefill_chunk, 512u);
+        Row rows[MAX_DECODE_ROWS + 1];
+        Gemma3nSeqBatch batch[MAX_DECODE_ROWS + 1];
+        uint32_t n_rows = 0;
+        const Gemma3nSlice *slice = NULL;
+        bool have_slice = false;
+        Slot *next;
+
+        /* Start new requests; steps that need no computation (a cancelled turn ending, an
+         * Append with nothing left) happen right here. */
+        for (Slot *s = e->slots; s; s = next) {
+                next = s->next;
+                if (!s->job || (!s->started && !start_job(e, s)))
+                        continue;
+                if (s->cancelled && !s->job->job.generate) {
+                        /* An Append stops between chunks; what it computed stays in the context. */
+                        EngineResult res;
+                        engine_result_init(&res, ENGINE_FINISH_CANCELLED);
+                        res.n_prompt = s->n_prefill;
+                        finish(e, s, &res);
+                        continue;
+                }
+                const int32_t *tokens;
+                bool want;
+                if (sequence_work(s->seq, chunk, &tokens, &want) == 0) {
+                        GemmaError err = {};
+                        SequenceStep step = SEQUENCE_IDLE;
+                        int r = sequence_step_after(s->seq, 0, NULL, 0, collect_text, s, &step, &err);
+                        after_step(e, s, r, step, &err);
+                }
+        }
+
+        /* Decode rows: one for every generating sequence on the same slice. */
+        for (Slot *s = e->slots; s && n_rows < MAX_DECODE_ROWS; s = s->next) {
+                if (!s->job || !s->started || !is_decode(s))
+                        continue;
+                const Gemma3nSlice *sl = sequence_slice(s->seq);
+                if (have_slice && !same_slice(sl, slice))
+                        continue;
+                slice = sl;
+                have_slice = true;
+                rows[n_rows++] = (Row) { s, 1, true };
+        }
+        /* One prefill chunk, offered to the sequences in turn. */
+        Slot *start = e->rr_next ? e->rr_next : e->slots;
+        Slot *s = start;
+        for (int guard = 0; s && guard < 1 << 20; guard++) {
+                if (s->job && s->started && !is_decode(s) && sequence_n_queued(s->seq) > 0 &&
+                    (!have_slice || same_slice(sequence_slice(s->seq), slice))) {
+                        const int32_t *tokens;
+                        bool want;
+                        uint32_t n = sequence_work(s->seq, chunk, &tokens, &want);
+                        if (n > 0) {
+                                slice = sequence_slice(s->seq);
+                                rows[n_rows++] = (Row) { s, n, want };
+                                e->rr_next = s->next;
+                                break;
+                        }
+                }
+                s = s->next ? s->next : e->slots;
+                if (s == start)
+                        break;
+        }
+        if (n_rows == 0)
+                return;
+
+        uint32_t n_logits = 0;
+        for (uint32_t i = 0; i < n_rows; i++) {
+                const int32_t *tokens;
+                bool want;
+                uint32_t n = sequence_work(rows[i].slot->seq, rows[i].n, &tokens, &want);
+                batch[i] = (Gemma3nSeqBatch) { sequence_kv(rows[i].slot->seq), tokens, n, want };
+                rows[i].want_logits = want;
+                n_logits += want;
+        }
+        if (n_logits > e->logits_rows) {
+                float *p = realloc(e->logits, (size_t) n_logits * V * sizeof(float));
+                if (!p) {
+                        GemmaError err = { .code = -ENOMEM };
+                        snprintf(err.message, sizeof(err.message), "out of memory");
+                        for (uint32_t i = 0; i < n_rows; i++)
+                                after_step(e, rows[i].slot, -ENOMEM, SEQUENCE_IDLE, &err);
+                        return;
+                }
+                e->logits = p;
+                e->logits_rows = n_logits;
+        }
+
+        GemmaError err = {};
+        double t0 = now_sec();
+        int r = gemma3n_forward_multi(e->model, e->compute, slice, batch, n_rows, e->logits, &err);
+        double dt = now_sec() - t0;
+
+        uint32_t k = 0;
+        for (uint32_t i = 0; i < n_rows; i++) {
+                Slot *slot = rows[i].slot;
+                SequenceStep step = SEQUENCE_IDLE;
+                GemmaError serr = err;
+                int sr = r;
+                if (sr >= 0) {
+                        const float *logits = rows[i].want_logits ? e->logits + (size_t) k++ * V : NULL;
+                        bool prefill = !is_decode(slot);
+                        if (prefill)
+                                slot->n_prefill += rows[i].n;
+                        sr = sequence_step_after(slot->seq, rows[i].n, logits, dt, collect_text, slot, &step, &serr);
+                        /* Offer the pages this chunk completed to the prefix cache now, while the
+                         * sequence still holds their sliding-window layers (it releases those
+                         * as it moves on, and a later request needs them to start there). */
+                        if (sr >= 0 && prefill)
+                                remember_prefix(e, slot);
+                }
+                after_step(e, slot, sr, step, &serr);
+        }
+
+        /* Keep the pool within its budget by forgetting cached prefixes nobody uses. */
+        if (kv_pool_over_budget(e->pool)) {
+                prefix_cache_trim(e->prefix);
+                atomic_store(&e->cache_evictions, prefix_cache_stats(e->prefix).evictions);
+        }
+        atomic_store(&e->kv_bytes, kv_pool_bytes(e->pool));
+}
