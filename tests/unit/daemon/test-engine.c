@@ -130,8 +130,8 @@ static TurnParams turn_params(uint32_t max_tokens, uint64_t seed) {
         return t;
 }
 
-static void submit(Engine *e, uint64_t seq, uint64_t request, const int32_t *ids, size_t n, bool generate,
-                   uint32_t max_tokens, uint64_t seed, bool release) {
+static void submit_keyed(Engine *e, uint64_t seq, uint64_t request, const int32_t *ids, size_t n, bool generate,
+                         uint32_t max_tokens, uint64_t seed, bool release, const char *key) {
         GemmaError err = {};
         EngineJob job = {
                 .sequence_id = seq,
@@ -142,11 +142,17 @@ static void submit(Engine *e, uint64_t seq, uint64_t request, const int32_t *ids
                 .generate = generate,
                 .turn = turn_params(max_tokens, seed),
                 .release_after = release,
+                .cache_key = key,
         };
         memcpy(job.tokens, ids, n * sizeof(int32_t));
         if (engine_submit(e, &job, &err) < 0)
                 fail_msg("%s", err.message);
         assert_null(job.tokens);
+}
+
+static void submit(Engine *e, uint64_t seq, uint64_t request, const int32_t *ids, size_t n, bool generate,
+                   uint32_t max_tokens, uint64_t seed, bool release) {
+        submit_keyed(e, seq, request, ids, n, generate, max_tokens, seed, release, NULL);
 }
 
 typedef struct Text {
@@ -369,6 +375,111 @@ static void test_engine_rejects_empty_jobs(void **state) {
         free(job.tokens);
 }
 
+/* A long shared prefix (a "system prompt") and a few different endings. */
+static void make_prompt(int32_t *ids, size_t n_shared, size_t n, uint32_t variant) {
+        ids[0] = 2;
+        for (size_t i = 1; i < n; i++)
+                ids[i] = 100 + (int32_t) ((i * 7 + (i >= n_shared ? variant * 13 : 0)) % 150);
+}
+
+/* Runs one request to its end and returns its text and result. */
+static char *run_one(Engine *e, uint64_t id, const int32_t *ids, size_t n, const char *key, EngineResult *res) {
+        Log l;
+        log_init(&l);
+        submit_keyed(e, id, id, ids, n, true, 12, 77, true, key);
+        wait_for(e, &l, finished, id);
+        *res = find(&l, ENGINE_EVENT_FINISHED, id)->result;
+        char *t = text_of(&l, id);
+        log_done(&l);
+        return t;
+}
+
+static void test_engine_prefix_cache_reuses_and_matches(void **state) {
+        Fixture *fx = *state;
+        int32_t a[150], b[150];
+        EngineResult r1, r2, r3, r4;
+
+        make_prompt(a, 130, 150, 1);
+        make_prompt(b, 130, 150, 2);
+        /* Cold, no sharing: the reference answer for b. */
+        char *cold = run_one(fx->engine, 100, b, 150, NULL, &r1);
+        assert_int_equal(r1.n_cached, 0);
+        /* a under a key fills the cache; b under the same key reuses the shared pages. */
+        char *first = run_one(fx->engine, 101, a, 150, "user\nfull", &r2);
+        char *warm = run_one(fx->engine, 102, b, 150, "user\nfull", &r3);
+        assert_int_equal(r2.n_cached, 0);
+        assert_true(r3.n_cached >= 96 && r3.n_cached <= 130);   /* whole 32-position pages of the 130 shared */
+        assert_int_equal(r3.n_cached % 32, 0);
+        assert_string_equal(warm, cold);
+        assert_int_equal(r3.n_generated, r1.n_generated);
+        /* Another scope sees nothing. */
+        char *other = run_one(fx->engine, 103, b, 150, "app:org.example.Other\nfull", &r4);
+        assert_int_equal(r4.n_cached, 0);
+        assert_string_equal(other, cold);
+        EngineCacheStats st = engine_cache_stats(fx->engine);
+        assert_true(st.hits >= 1);
+        assert_true(st.cached_tokens >= r3.n_cached);
+        free(cold);
+        free(first);
+        free(warm);
+        free(other);
+}
+
+static void test_engine_tiny_budget_evicts_and_stays_correct(void **state) {
+        Fixture *fx = *state;
+        GemmaError err = {};
+        Engine *e;
+        Log l;
+        int32_t a[150], b[150];
+        EngineResult r1, r2, r3;
+
+        EngineParams p = { .model_path = fx->path, .n_threads = 2, .prefill_chunk = 16, .kv_budget_bytes = 1 };
+        assert_int_equal(engine_new(&p, &e, &err), 0);
+        log_init(&l);
+        wait_for(e, &l, loaded, 0);
+        log_done(&l);
+        make_prompt(a, 130, 150, 1);
+        make_prompt(b, 130, 150, 2);
+        char *cold = run_one(fx->engine, 200, b, 150, NULL, &r1);
+        char *x = run_one(e, 1, a, 150, "user\nfull", &r2);
+        char *y = run_one(e, 2, b, 150, "user\nfull", &r3);
+        /* Nothing may stay cached over a one-byte budget: b is computed in full, correctly. */
+        assert_int_equal(r3.n_cached, 0);
+        assert_string_equal(y, cold);
+        assert_true(engine_cache_stats(e).evictions > 0);
+        free(cold);
+        free(x);
+        free(y);
+        engine_free(e);
+}
+
+static void test_engine_batched_sessions_match_alone(void **state) {
+        Fixture *fx = *state;
+        enum { N = 4 };
+        int32_t p[N][40];
+        char *alone[N];
+        EngineResult r;
+        Log l;
+
+        for (uint32_t i = 0; i < N; i++) {
+                make_prompt(p[i], 5, 20 + 5 * i, i + 1);
+                alone[i] = run_one(fx->engine, 300 + i, p[i], 20 + 5 * i, NULL, &r);
+        }
+        /* All at once: decode rows share forward passes, prompts go in as chunks between them. */
+        log_init(&l);
+        for (uint32_t i = 0; i < N; i++)
+                submit_keyed(fx->engine, 400 + i, 400 + i, p[i], 20 + 5 * i, true, 12, 77, true, NULL);
+        for (uint32_t i = 0; i < N; i++)
+                wait_for(fx->engine, &l, finished, 400 + i);
+        for (uint32_t i = 0; i < N; i++) {
+                char *t = text_of(&l, 400 + i);
+                assert_string_equal(t, alone[i]);
+                free(t);
+                free(alone[i]);
+        }
+        log_done(&l);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_engine_generate_matches_sequence),
@@ -378,6 +489,9 @@ int main(void) {
                 cmocka_unit_test(test_engine_overflow_and_append),
                 cmocka_unit_test(test_engine_bad_model_is_an_event),
                 cmocka_unit_test(test_engine_rejects_empty_jobs),
+                cmocka_unit_test(test_engine_prefix_cache_reuses_and_matches),
+                cmocka_unit_test(test_engine_tiny_budget_evicts_and_stays_correct),
+                cmocka_unit_test(test_engine_batched_sessions_match_alone),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
