@@ -386,7 +386,8 @@ PROPERTY_GETTER(get_kv_cache_bytes) {
 }
 
 PROPERTY_GETTER(get_kv_cache_limit) {
-        return sd_bus_message_append(reply, "t", (uint64_t) 0);
+        Bus *b = userdata;
+        return sd_bus_message_append(reply, "t", (uint64_t) b->config->kv_cache_mib << 20);
 }
 
 PROPERTY_GETTER(get_stats) {
