@@ -24,8 +24,11 @@ static double now_sec(void) {
 
 /* ---- text ---- */
 
-static int collect_text(void *userdata, const char *text, size_t len) {
-        Slot *s = userdata;
+/* D-Bus strings cannot hold NUL, and a model can produce it (the <0x00> byte token): every
+ * output path gets U+FFFD in its place, so all of them carry the same text. */
+static const char replacement[] = "\xef\xbf\xbd";
+
+static int append_text(Slot *s, const char *text, size_t len) {
         if (s->text_len + len + 1 > s->text_cap) {
                 size_t cap = MAX(MAX(s->text_cap * 2, s->text_len + len + 1), (size_t) 256);
                 char *p = realloc(s->text, cap);
@@ -38,6 +41,21 @@ static int collect_text(void *userdata, const char *text, size_t len) {
         s->text_len += len;
         s->text[s->text_len] = '\0';
         return 0;
+}
+
+static int collect_text(void *userdata, const char *text, size_t len) {
+        Slot *s = userdata;
+        for (;;) {
+                const char *nul = memchr(text, '\0', len);
+                size_t n = nul ? (size_t) (nul - text) : len;
+                int r = append_text(s, text, n);
+                if (r < 0 || !nul)
+                        return r;
+                if ((r = append_text(s, replacement, sizeof(replacement) - 1)) < 0)
+                        return r;
+                text += n + 1;
+                len -= n + 1;
+        }
 }
 
 static void flush_text(Engine *e, Slot *s) {
