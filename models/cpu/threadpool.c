@@ -1,6 +1,8 @@
 /* Persistent compute threads (see threadpool.h). A job is published by bumping a generation
- * counter; workers wait for a new generation, run their part, and the last one to finish wakes
- * the caller. */
+ * counter; the caller and the workers then claim its parts one at a time from a shared counter
+ * tagged with the generation, and whoever finishes the last part wakes the caller. A worker
+ * that the scheduler keeps off the CPU (another process on the same cores) simply claims
+ * nothing: the others do its share, and the caller never waits for a thread that has no work. */
 #include "threadpool.h"
 
 #include <errno.h>
@@ -14,7 +16,8 @@
 
 #include "base/alloc.h"
 
-#define SPIN_ITERATIONS 20000   /* about tens of microseconds: jobs of one forward pass follow closely */
+#define SPIN_ITERATIONS 20000
+#define THREADPOOL_PARTS_PER_THREAD 4   /* about tens of microseconds: jobs of one forward pass follow closely */
 
 typedef struct Worker {
         ThreadPool *pool;
@@ -30,7 +33,11 @@ struct ThreadPool {
         pthread_cond_t job_ready;
         pthread_cond_t job_done;
         _Atomic uint64_t generation;
-        _Atomic uint32_t pending;    /* workers still running the current job */
+        /* (generation << 32) | next part to claim: a claim for an older generation fails, so a
+         * late worker never touches a finished job's arguments. */
+        _Atomic uint64_t claim;
+        _Atomic uint32_t done;       /* parts of the current job finished */
+        uint32_t n_parts;
         bool stopping;
 
         ThreadPoolFn fn;
@@ -41,6 +48,23 @@ static void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();
 #endif
+}
+
+/* Claims and runs parts of job `gen` until none is left. Returns true when this call finished
+ * the job's last part. */
+static bool run_parts(ThreadPool *p, uint64_t gen, ThreadPoolFn fn, void *arg, uint32_t n_parts) {
+        bool finished_last = false;
+        for (;;) {
+                uint64_t c = atomic_load_explicit(&p->claim, memory_order_acquire);
+                if ((c >> 32) != (gen & 0xffffffffu) || (uint32_t) c >= n_parts)
+                        return finished_last;
+                if (!atomic_compare_exchange_weak_explicit(&p->claim, &c, c + 1, memory_order_acq_rel,
+                                                           memory_order_acquire))
+                        continue;
+                fn(arg, (uint32_t) c, n_parts);
+                if (atomic_fetch_add_explicit(&p->done, 1, memory_order_acq_rel) + 1 == n_parts)
+                        finished_last = true;
+        }
 }
 
 static void *worker_main(void *userdata) {
@@ -59,14 +83,14 @@ static void *worker_main(void *userdata) {
                         pthread_mutex_unlock(&p->lock);
                         return NULL;
                 }
+                /* A consistent snapshot: a newer job cannot be published while the lock is held. */
                 seen = atomic_load_explicit(&p->generation, memory_order_acquire);
                 ThreadPoolFn fn = p->fn;
                 void *arg = p->arg;
+                uint32_t n_parts = p->n_parts;
                 pthread_mutex_unlock(&p->lock);
 
-                fn(arg, w->part, p->n_threads);
-
-                if (atomic_fetch_sub_explicit(&p->pending, 1, memory_order_acq_rel) == 1) {
+                if (run_parts(p, seen, fn, arg, n_parts)) {
                         pthread_mutex_lock(&p->lock);
                         pthread_cond_signal(&p->job_done);
                         pthread_mutex_unlock(&p->lock);
@@ -164,27 +188,36 @@ uint32_t threadpool_size(const ThreadPool *p) {
         return p ? p->n_threads : 1;
 }
 
+uint32_t threadpool_parts(const ThreadPool *p) {
+        /* More parts than threads, so a thread that is late or slow costs a small share. */
+        return !p || p->n_threads == 1 ? 1 : p->n_threads * THREADPOOL_PARTS_PER_THREAD;
+}
+
 void threadpool_run(ThreadPool *p, ThreadPoolFn fn, void *arg) {
         if (!p || p->n_threads == 1) {
                 fn(arg, 0, 1);
                 return;
         }
+        const uint32_t n_parts = threadpool_parts(p);
         pthread_mutex_lock(&p->lock);
         p->fn = fn;
         p->arg = arg;
-        atomic_store_explicit(&p->pending, p->n_threads - 1, memory_order_release);
-        atomic_fetch_add_explicit(&p->generation, 1, memory_order_acq_rel);
+        p->n_parts = n_parts;
+        uint64_t gen = atomic_load_explicit(&p->generation, memory_order_relaxed) + 1;
+        atomic_store_explicit(&p->done, 0, memory_order_relaxed);
+        atomic_store_explicit(&p->claim, (gen & 0xffffffffu) << 32, memory_order_release);
+        atomic_store_explicit(&p->generation, gen, memory_order_release);
         pthread_cond_broadcast(&p->job_ready);
         pthread_mutex_unlock(&p->lock);
 
-        fn(arg, 0, p->n_threads);
+        run_parts(p, gen, fn, arg, n_parts);
 
-        /* Wait for the others: spin briefly, then sleep. */
-        for (int i = 0; i < SPIN_ITERATIONS && atomic_load_explicit(&p->pending, memory_order_acquire) != 0; i++)
+        /* Wait for parts others still run: spin briefly, then sleep. */
+        for (int i = 0; i < SPIN_ITERATIONS && atomic_load_explicit(&p->done, memory_order_acquire) != n_parts; i++)
                 cpu_relax();
-        if (atomic_load_explicit(&p->pending, memory_order_acquire) != 0) {
+        if (atomic_load_explicit(&p->done, memory_order_acquire) != n_parts) {
                 pthread_mutex_lock(&p->lock);
-                while (atomic_load_explicit(&p->pending, memory_order_acquire) != 0)
+                while (atomic_load_explicit(&p->done, memory_order_acquire) != n_parts)
                         pthread_cond_wait(&p->job_done, &p->lock);
                 pthread_mutex_unlock(&p->lock);
         }

@@ -1,6 +1,6 @@
-/* A persistent pool of compute threads for one engine. threadpool_run() splits a job into as
- * many parts as there are threads (the calling thread takes part 0) and returns when every part
- * is done. Workers spin briefly for the next job, then sleep on a condition variable, so an idle
+/* A persistent pool of compute threads for one engine. threadpool_run() splits a job into a few
+ * parts per thread, which the calling thread and the workers claim one at a time until none is
+ * left, and returns when every part is done: a thread the OS keeps off the CPU delays nobody. Workers spin briefly for the next job, then sleep on a condition variable, so an idle
  * daemon uses no CPU. No thread is created per job. */
 #pragma once
 
@@ -10,7 +10,8 @@
 
 typedef struct ThreadPool ThreadPool;
 
-/* part in [0, n_parts): which share of the work to do. */
+/* part in [0, n_parts): which share of the work to do. Every part runs exactly once, on any
+ * thread, in any order. */
 typedef void (*ThreadPoolFn)(void *arg, uint32_t part, uint32_t n_parts);
 
 /* n_threads 0 means the machine's physical cores (at least 1). */
@@ -26,6 +27,8 @@ static inline void threadpool_freep(ThreadPool **p) {
 void threadpool_run(ThreadPool *p, ThreadPoolFn fn, void *arg);
 
 uint32_t threadpool_size(const ThreadPool *p);
+/* How many parts a job is split into (1 for a NULL or one-thread pool). */
+uint32_t threadpool_parts(const ThreadPool *p);
 
 /* Physical cores of this machine (sibling hyperthreads counted once), at least 1. */
 uint32_t cpu_physical_cores(void);
