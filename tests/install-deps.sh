@@ -14,7 +14,8 @@ packages=(
         libedit-dev                        # gemmactl chat line editing
         scdoc                              # man pages
         bash-completion                    # completion install dir (pkg-config)
-        python3-dbus                       # integration tests that pass fds and watch signals
+        python3-dbus python3-gi            # integration tests that pass fds and watch signals
+        libglib2.0-bin                     # gdbus: the fd-passing calls a shell script makes
         python3-dbusmock                   # UPower and power-profiles-daemon mocks
 )
 missing=()

@@ -264,8 +264,21 @@ static void slot_cancel_all(Engine *e, Slot *s) {
         engine_result_init(&r, ENGINE_FINISH_CANCELLED);
         if (s->seq)
                 r.n_past = sequence_n_past(s->seq);
-        if (s->job)
-                engine_post_finished(e, s->job->job.request_id, &r);
+        if (s->job) {
+                /* The running request reports what it did before it was stopped. */
+                EngineResult running = r;
+                running.n_prompt = s->n_prefill + s->n_cached;
+                running.n_cached = s->n_cached;
+                if (s->seq && s->started && s->job->job.generate && sequence_turn_running(s->seq)) {
+                        const SequenceStats *st = sequence_stats(s->seq);
+                        running.n_prompt = st->n_prompt + s->n_cached;
+                        running.n_generated = st->n_generated;
+                        running.ttft_sec = st->ttft_sec;
+                        running.prefill_sec = st->prefill_sec;
+                        running.decode_sec = st->decode_sec;
+                }
+                engine_post_finished(e, s->job->job.request_id, &running);
+        }
         for (Command *w = s->waiting; w; w = w->next)
                 engine_post_finished(e, w->job.request_id, &r);
 }
