@@ -407,11 +407,12 @@ static void decoder_layer(const Gemma3nModel *m, uint32_t l, uint32_t F, Activat
 
 /* ---- Output: AltUp merge, final norm, LM head, soft-cap (HF: Gemma3nTextModel tail) ---------- */
 
-static void output_logits(const Gemma3nModel *m, Activations *a, uint32_t t, float *logits) {
+/* The final hidden state of row t: AltUp streams merged, normed, into z [D]. */
+static void output_hidden(const Gemma3nModel *m, Activations *a, uint32_t t, float *z) {
         const Gemma3nHParams *hp = &m->hp;
         const size_t D = hp->n_embd;
         const float *h0 = stream(a, a->h, D, 0) + t * D;
-        float *z = a->z, *y = a->y;
+        float *y = a->y;
 
         memcpy(z, h0, D * sizeof(float));
         for (uint32_t j = 1; j < hp->n_altup; j++) {
@@ -423,11 +424,25 @@ static void output_logits(const Gemma3nModel *m, Activations *a, uint32_t t, flo
         for (size_t i = 0; i < D; i++)
                 z[i] /= (float) hp->n_altup;
         op_rmsnorm(z, z, m->w.output_norm, D, hp->norm_eps);
+}
+
+/* Logits of rows[0 .. n) into logits [n, V]. One LM-head matmul for all of them: the head is the
+ * largest matrix of the model, and batched decoding must read it once per step, not per row. */
+static int output_logits(const Gemma3nModel *m, Activations *a, const uint32_t *rows, uint32_t n, float *logits) {
+        const Gemma3nHParams *hp = &m->hp;
+        const size_t D = hp->n_embd, V = hp->n_vocab;
+        float *z = malloc_multiply((size_t) n * D, sizeof(float));
+        if (!z)
+                return -ENOMEM;
+        for (uint32_t k = 0; k < n; k++)
+                output_hidden(m, a, rows[k], z + k * D);
         const Tensor *head = m->w.has_output ? &m->w.output : &m->w.token_embd;
-        matmul(a->c, head, hp->n_vocab, D, z, D, logits, hp->n_vocab, 1);
+        matmul(a->c, head, V, D, z, D, logits, V, n);
         if (hp->final_softcap > 0.0f)
-                for (size_t i = 0; i < hp->n_vocab; i++)
+                for (size_t i = 0; i < (size_t) n * V; i++)
                         logits[i] = hp->final_softcap * tanhf(logits[i] / hp->final_softcap);
+        free(z);
+        return 0;
 }
 
 /* ---- Driver ---------------------------------------------------------------------------------- */
@@ -499,13 +514,23 @@ static int forward_rows(const Gemma3nModel *m, CpuCompute *c, const Gemma3nSlice
                 decoder_layer(m, l, slice->ffn_units[l], &a);
         }
 
-        uint32_t k = 0;
-        for (uint32_t t = 0; t < rows->T && n_keep > 0; t++)
-                if (rows->keep[t]) {
-                        output_logits(m, &a, compacted ? k : t, out + (size_t) k * hp->n_vocab);
-                        k++;
-                }
+        int r = 0;
+        if (n_keep > 0) {
+                uint32_t *which = new0(uint32_t, n_keep), k = 0;
+                if (!which)
+                        r = -ENOMEM;
+                for (uint32_t t = 0; which && t < rows->T; t++)
+                        if (rows->keep[t]) {
+                                which[k] = compacted ? k : t;
+                                k++;
+                        }
+                if (which)
+                        r = output_logits(m, &a, which, n_keep, out);
+                free(which);
+        }
         activations_free(&a);
+        if (r < 0)
+                return gemma_error_set(err, r, "forward: out of memory for the logits");
         return 0;
 }
 
