@@ -37,31 +37,43 @@ typedef struct ConfigKey {
         const char *key;
         ConfigType type;
         size_t offset;
-        uint32_t def;             /* U32 and BOOL; strings get theirs in config_init() */
+        uint32_t def;             /* U32 and BOOL */
         uint32_t min, max;        /* U32 only */
+        const char *sdef;         /* PATH and SLICE_POLICY: the default, or NULL */
 } ConfigKey;
 
 /* Every key gemmad.conf may hold. config.h and gemmad.conf(5) say the same; the tests check each
  * default and each boundary against this table's numbers written out by hand. */
 static const ConfigKey config_keys[] = {
-        { "model", "path", CONFIG_TYPE_PATH, offsetof(Config, model_path), 0, 0, 0 },
-        { "model", "threads", CONFIG_TYPE_U32, offsetof(Config, threads), 0, 0, 256 },
-        { "model", "context", CONFIG_TYPE_U32, offsetof(Config, context), 4096, 128, 1048576 },
-        { "model", "prefault", CONFIG_TYPE_BOOL, offsetof(Config, prefault), 1, 0, 1 },
-        { "engine", "prefill_chunk", CONFIG_TYPE_U32, offsetof(Config, prefill_chunk), 128, 1, 4096 },
-        { "engine", "kv_cache_mib", CONFIG_TYPE_U32, offsetof(Config, kv_cache_mib), 1024, 16, 1048576 },
-        { "limits", "sessions_per_client", CONFIG_TYPE_U32, offsetof(Config, sessions_per_client), 16, 1, 1024 },
-        { "limits", "max_sessions", CONFIG_TYPE_U32, offsetof(Config, max_sessions), 256, 1, 65536 },
-        { "limits", "queued_requests", CONFIG_TYPE_U32, offsetof(Config, queued_requests), 64, 1, 65536 },
-        { "limits", "prompt_bytes", CONFIG_TYPE_U32, offsetof(Config, prompt_bytes), 1048576, 1, 67108864 },
-        { "limits", "default_max_tokens", CONFIG_TYPE_U32, offsetof(Config, default_max_tokens), 512, 1, 1048576 },
-        { "stream", "flush_ms", CONFIG_TYPE_U32, offsetof(Config, flush_ms), 40, 1, 1000 },
-        { "stream", "slow_consumer_bytes", CONFIG_TYPE_U32, offsetof(Config, slow_consumer_bytes), 1048576, 4096, 268435456 },
-        { "slice", "policy", CONFIG_TYPE_SLICE_POLICY, offsetof(Config, slice_policy), 0, 0, 0 },
+        { "model", "path", CONFIG_TYPE_PATH, offsetof(Config, model_path), 0, 0, 0, NULL },
+        { "model", "threads", CONFIG_TYPE_U32, offsetof(Config, threads), 0, 0, 256, NULL },
+        { "model", "context", CONFIG_TYPE_U32, offsetof(Config, context), 4096, 128, 1048576, NULL },
+        { "model", "prefault", CONFIG_TYPE_BOOL, offsetof(Config, prefault), 1, 0, 1, NULL },
+        { "engine", "prefill_chunk", CONFIG_TYPE_U32, offsetof(Config, prefill_chunk), 128, 1, 4096, NULL },
+        { "engine", "kv_cache_mib", CONFIG_TYPE_U32, offsetof(Config, kv_cache_mib), 1024, 16, 1048576, NULL },
+        { "limits", "sessions_per_client", CONFIG_TYPE_U32, offsetof(Config, sessions_per_client), 16, 1, 1024, NULL },
+        { "limits", "max_sessions", CONFIG_TYPE_U32, offsetof(Config, max_sessions), 256, 1, 65536, NULL },
+        { "limits", "queued_requests", CONFIG_TYPE_U32, offsetof(Config, queued_requests), 64, 1, 65536, NULL },
+        { "limits", "prompt_bytes", CONFIG_TYPE_U32, offsetof(Config, prompt_bytes), 1048576, 1, 67108864, NULL },
+        { "limits", "default_max_tokens", CONFIG_TYPE_U32, offsetof(Config, default_max_tokens), 512, 1, 1048576, NULL },
+        { "stream", "flush_ms", CONFIG_TYPE_U32, offsetof(Config, flush_ms), 40, 1, 1000, NULL },
+        { "stream", "slow_consumer_bytes", CONFIG_TYPE_U32, offsetof(Config, slow_consumer_bytes), 1048576, 4096, 268435456, NULL },
+        { "slice", "policy", CONFIG_TYPE_SLICE_POLICY, offsetof(Config, slice_policy), 0, 0, 0, "auto" },
+        { "slice", "reduced", CONFIG_TYPE_SLICE_POLICY, offsetof(Config, slice_reduced), 0, 0, 0, "auto" },
+        { "slice", "minimal", CONFIG_TYPE_SLICE_POLICY, offsetof(Config, slice_minimal), 0, 0, 0, "auto" },
+        { "power", "upower", CONFIG_TYPE_BOOL, offsetof(Config, power_upower), 1, 0, 1, NULL },
+        { "power", "thermal", CONFIG_TYPE_BOOL, offsetof(Config, power_thermal), 1, 0, 1, NULL },
+        { "power", "pressure", CONFIG_TYPE_BOOL, offsetof(Config, power_pressure), 1, 0, 1, NULL },
+        { "power", "sysfs_root", CONFIG_TYPE_PATH, offsetof(Config, power_sysfs_root), 0, 0, 0, "/" },
+        { "power", "poll_ms", CONFIG_TYPE_U32, offsetof(Config, power_poll_ms), 2000, 100, 60000, NULL },
+        { "power", "battery_low_percent", CONFIG_TYPE_U32, offsetof(Config, power_battery_low_percent), 20, 0, 100, NULL },
+        { "power", "down_delay_ms", CONFIG_TYPE_U32, offsetof(Config, power_down_delay_ms), 500, 0, 3600000, NULL },
+        { "power", "up_dwell_ms", CONFIG_TYPE_U32, offsetof(Config, power_up_dwell_ms), 30000, 0, 3600000, NULL },
+        { "power", "min_dwell_ms", CONFIG_TYPE_U32, offsetof(Config, power_min_dwell_ms), 30000, 0, 3600000, NULL },
 };
 
-static const char *const config_sections[] = { "model", "engine", "limits", "stream", "slice" };
-#define CONFIG_SECTIONS_LIST "[model], [engine], [limits], [stream], [slice]"
+static const char *const config_sections[] = { "model", "engine", "limits", "stream", "slice", "power" };
+#define CONFIG_SECTIONS_LIST "[model], [engine], [limits], [stream], [slice], [power]"
 
 static void *config_field(Config *c, const ConfigKey *k) {
         return (uint8_t *) c + k->offset;
@@ -89,30 +101,42 @@ int config_init(Config *c) {
                         *(uint32_t *) config_field(c, k) = k->def;
                 else if (k->type == CONFIG_TYPE_BOOL)
                         *(bool *) config_field(c, k) = k->def;
+                else if (k->sdef && !(*(char **) config_field(c, k) = strdup(k->sdef))) {
+                        config_done(c);
+                        return -ENOMEM;
+                }
         }
-        c->slice_policy = strdup("auto");
-        if (!c->slice_policy)
-                return -ENOMEM;
         return 0;
+}
+
+static bool key_is_string(const ConfigKey *k) {
+        return k->type == CONFIG_TYPE_PATH || k->type == CONFIG_TYPE_SLICE_POLICY;
 }
 
 void config_done(Config *c) {
         if (!c)
                 return;
-        free(c->model_path);
-        c->model_path = NULL;
-        free(c->slice_policy);
-        c->slice_policy = NULL;
+        for (size_t i = 0; i < ELEMENTSOF(config_keys); i++)
+                if (key_is_string(&config_keys[i])) {
+                        char **field = config_field(c, &config_keys[i]);
+                        free(*field);
+                        *field = NULL;
+                }
 }
 
 static int config_copy(Config *dst, const Config *src) {
         *dst = *src;
-        dst->model_path = NULL;
-        dst->slice_policy = NULL;
-        if ((src->model_path && !(dst->model_path = strdup(src->model_path))) ||
-            (src->slice_policy && !(dst->slice_policy = strdup(src->slice_policy)))) {
-                config_done(dst);
-                return -ENOMEM;
+        for (size_t i = 0; i < ELEMENTSOF(config_keys); i++)
+                if (key_is_string(&config_keys[i]))
+                        *(char **) config_field(dst, &config_keys[i]) = NULL;
+        for (size_t i = 0; i < ELEMENTSOF(config_keys); i++) {
+                if (!key_is_string(&config_keys[i]))
+                        continue;
+                const char *from = *(char *const *) config_field((Config *) src, &config_keys[i]);
+                if (from && !(*(char **) config_field(dst, &config_keys[i]) = strdup(from))) {
+                        config_done(dst);
+                        return -ENOMEM;
+                }
         }
         return 0;
 }

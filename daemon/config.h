@@ -35,6 +35,20 @@ typedef struct Config {
                                            * back for one client before its request ends "slow-consumer" */
         /* [slice] */
         char *slice_policy;               /* policy = auto: "auto" or a slice name */
+        char *slice_reduced;              /* reduced = auto: the slice for "reduced" power (battery);
+                                           * auto = the middle of the model's presets */
+        char *slice_minimal;              /* minimal = auto: the slice for "minimal" power (battery
+                                           * low, power-saver, thermal, pressure); auto = the smallest */
+        /* [power] */
+        bool power_upower;                /* upower = true: UPower and power-profiles-daemon */
+        bool power_thermal;               /* thermal = true: thermal zones */
+        bool power_pressure;              /* pressure = true: /proc/pressure */
+        char *power_sysfs_root;           /* sysfs_root = /: prefix of /sys and /proc (tests) */
+        uint32_t power_poll_ms;           /* poll_ms = 2000, 100..60000: thermal/PSI re-read period */
+        uint32_t power_battery_low_percent; /* battery_low_percent = 20, 0..100 */
+        uint32_t power_down_delay_ms;     /* down_delay_ms = 500, 0..3600000: a smaller slice after this */
+        uint32_t power_up_dwell_ms;       /* up_dwell_ms = 30000, 0..3600000: a larger one after this */
+        uint32_t power_min_dwell_ms;      /* min_dwell_ms = 30000, 0..3600000: and this long since the last */
 } Config;
 
 /* Fills every field with its default (strings allocated). -ENOMEM. */

@@ -19,6 +19,7 @@
 #include "config.h"
 #include "log.h"
 #include "manager.h"
+#include "power/power-monitor.h"
 
 #define EXIT_USAGE 2
 /* How long a shutdown may wait for running requests to end before exiting regardless. */
@@ -38,6 +39,7 @@ typedef struct Daemon {
         sd_bus *bus;
         Bus *binding;
         Manager *manager;
+        PowerMonitor *power;
         ManagerObserver bus_observer;
         sd_event_source *watchdog, *stop_timer;
         uint64_t watchdog_usec;
@@ -282,6 +284,39 @@ static int on_signal(sd_event_source *source, const struct signalfd_siginfo *si,
         return 0;
 }
 
+/* ---- power and thermal state ---- */
+
+static void on_power_decided(PowerLevel level, const char *reason, void *userdata) {
+        Daemon *d = userdata;
+        log_info("power policy: %s (%s)", power_level_to_string(level), reason);
+        manager_apply_power(d->manager, level, reason);
+}
+
+static void on_power_inputs(void *userdata) {
+        Daemon *d = userdata;
+        PowerInputEntry entries[POWER_INPUT_ENTRIES_MAX];
+        size_t n = power_monitor_inputs(d->power, entries);
+        manager_set_power_inputs(d->manager, entries, n);
+}
+
+static int start_power_monitor(Daemon *d) {
+        const Config *c = &d->config;
+        PowerMonitorConfig cfg;
+        power_monitor_config_default(&cfg);
+        cfg.sysfs_root = c->power_sysfs_root;
+        cfg.poll_usec = (uint64_t) c->power_poll_ms * 1000;
+        cfg.use_upower = c->power_upower;
+        cfg.use_thermal = c->power_thermal;
+        cfg.use_pressure = c->power_pressure;
+        cfg.rules.battery_low_enter_percent = c->power_battery_low_percent;
+        cfg.rules.battery_low_leave_percent = MIN(100.0, c->power_battery_low_percent + 5.0);
+        cfg.rules.down_delay_usec = (uint64_t) c->power_down_delay_ms * 1000;
+        cfg.rules.up_dwell_usec = (uint64_t) c->power_up_dwell_ms * 1000;
+        cfg.rules.min_dwell_usec = (uint64_t) c->power_min_dwell_ms * 1000;
+        PowerMonitorCallbacks cb = { .decided = on_power_decided, .inputs_changed = on_power_inputs, .userdata = d };
+        return power_monitor_new(d->event, &cfg, cb, &d->power);
+}
+
 /* ---- setup ---- */
 
 static int connect_bus(sd_bus **ret) {
@@ -307,6 +342,7 @@ static int connect_bus(sd_bus **ret) {
 }
 
 static void daemon_done(Daemon *d) {
+        d->power = power_monitor_free(d->power);
         d->manager = manager_free(d->manager);
         d->binding = bus_free(d->binding);
         d->watchdog = sd_event_source_disable_unref(d->watchdog);
@@ -392,6 +428,11 @@ static int run(int argc, char **argv) {
                 log_error("%s", d.manager->error_message);
         else
                 log_info("loading '%s'", d.manager->model_path);
+
+        /* The slice policy's inputs. Without them gemmad still serves, on the full model. */
+        r = start_power_monitor(&d);
+        if (r < 0)
+                log_warning("power and thermal monitoring is off: %s", strerror(-r));
 
         (void) sd_notify(false, "READY=1");
         notify_status(&d);

@@ -445,8 +445,23 @@ int manager_set_slice_policy(Manager *m, const char *policy, DaemonError *err) {
 }
 
 const char *manager_slice_reason(const Manager *m) {
-        /* Without power and thermal monitors, auto has nothing to react to. */
-        return strcmp(m->slice_policy, "auto") == 0 ? "no-sensors" : "pinned";
+        if (strcmp(m->slice_policy, "auto") != 0)
+                return "pinned";
+        /* Until the monitor has decided (or without one), auto has nothing to react to. */
+        return m->power_known && m->power_reason ? m->power_reason : "no-sensors";
+}
+
+void manager_apply_power(Manager *m, PowerLevel level, const char *reason) {
+        m->power_known = true;
+        m->power_level = level;
+        m->power_reason = reason;
+        notify_state(m);
+}
+
+void manager_set_power_inputs(Manager *m, const PowerInputEntry *entries, size_t n) {
+        m->n_power_inputs = MIN(n, (size_t) POWER_INPUT_ENTRIES_MAX);
+        memcpy(m->power_inputs, entries, m->n_power_inputs * sizeof(PowerInputEntry));
+        notify_state(m);
 }
 
 void manager_stop(Manager *m) {

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "daemon-error.h"
 #include "engine/engine.h"
+#include "power/power-policy.h"
 #include "request.h"
 #include "session.h"
 
@@ -75,6 +76,12 @@ struct Manager {
         ManagerStats stats;
         bool stopping;
         char *slice_policy;           /* "auto" or a slice name */
+        /* What the power monitor decided last (policy auto follows it). */
+        bool power_known;
+        PowerLevel power_level;
+        const char *power_reason;     /* static token */
+        PowerInputEntry power_inputs[POWER_INPUT_ENTRIES_MAX];
+        size_t n_power_inputs;
 };
 
 /* Creates the manager and starts loading model_path (NULL: config's path) on the engine
@@ -110,6 +117,9 @@ const char *manager_active_slice(const Manager *m);
 int manager_set_slice_policy(Manager *m, const char *policy, DaemonError *err);
 /* "pinned" when the policy names a slice, else why auto chose the active one. */
 const char *manager_slice_reason(const Manager *m);
+/* The power monitor's decision and the inputs behind it (SliceInputs). */
+void manager_apply_power(Manager *m, PowerLevel level, const char *reason);
+void manager_set_power_inputs(Manager *m, const PowerInputEntry *entries, size_t n);
 
 /* Cancels everything and stops the engine; observer->stopped() follows. */
 void manager_stop(Manager *m);

@@ -361,7 +361,30 @@ PROPERTY_GETTER(get_slice_reason) {
 }
 
 PROPERTY_GETTER(get_slice_inputs) {
-        return sd_bus_message_append(reply, "a{sv}", 0);
+        Bus *b = userdata;
+        int r = sd_bus_message_open_container(reply, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; b->manager && i < b->manager->n_power_inputs && r >= 0; i++) {
+                const PowerInputEntry *e = &b->manager->power_inputs[i];
+                switch (e->type) {
+                case 'b':
+                        r = sd_bus_message_append(reply, "{sv}", e->key, "b", (int) e->b);
+                        break;
+                case 'd':
+                        r = sd_bus_message_append(reply, "{sv}", e->key, "d", e->d);
+                        break;
+                case 'u':
+                        r = sd_bus_message_append(reply, "{sv}", e->key, "u", e->u);
+                        break;
+                case 's':
+                        r = sd_bus_message_append(reply, "{sv}", e->key, "s", e->s);
+                        break;
+                }
+        }
+        if (r < 0)
+                return r;
+        return sd_bus_message_close_container(reply);
 }
 
 PROPERTY_GETTER(get_sessions) {

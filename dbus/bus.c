@@ -203,7 +203,7 @@ static void observer_state_changed(Manager *m, void *userdata) {
         (void) sd_bus_emit_properties_changed(b->bus, GEMMAD_MANAGER_PATH, GEMMAD_MANAGER_INTERFACE, "State",
                                               "StateReason", "StateMessage", "LoadProgress", "ModelPath", "ModelInfo",
                                               "ContextLength", "HostBytes", "SlicePolicy", "SliceReason",
-                                              "ActiveSlice", NULL);
+                                              "ActiveSlice", "SliceInputs", NULL);
         bus_dispatch_pending(b);
 }
 

@@ -105,6 +105,15 @@ static void test_config_init_defaults(void **state) {
         assert_true(c.prefault);
         assert_int_equal(c.prefill_chunk, 128);
         assert_int_equal(c.kv_cache_mib, 1024);
+        assert_string_equal(c.slice_reduced, "auto");
+        assert_string_equal(c.slice_minimal, "auto");
+        assert_true(c.power_upower && c.power_thermal && c.power_pressure);
+        assert_string_equal(c.power_sysfs_root, "/");
+        assert_int_equal(c.power_poll_ms, 2000);
+        assert_int_equal(c.power_battery_low_percent, 20);
+        assert_int_equal(c.power_down_delay_ms, 500);
+        assert_int_equal(c.power_up_dwell_ms, 30000);
+        assert_int_equal(c.power_min_dwell_ms, 30000);
         assert_int_equal(c.sessions_per_client, 16);
         assert_int_equal(c.max_sessions, 256);
         assert_int_equal(c.queued_requests, 64);
@@ -227,6 +236,11 @@ static const RangeCase ranges[] = {
         { "model", "context", offsetof(Config, context), 128, 1048576 },
         { "engine", "prefill_chunk", offsetof(Config, prefill_chunk), 1, 4096 },
         { "engine", "kv_cache_mib", offsetof(Config, kv_cache_mib), 16, 1048576 },
+        { "power", "poll_ms", offsetof(Config, power_poll_ms), 100, 60000 },
+        { "power", "battery_low_percent", offsetof(Config, power_battery_low_percent), 0, 100 },
+        { "power", "down_delay_ms", offsetof(Config, power_down_delay_ms), 0, 3600000 },
+        { "power", "up_dwell_ms", offsetof(Config, power_up_dwell_ms), 0, 3600000 },
+        { "power", "min_dwell_ms", offsetof(Config, power_min_dwell_ms), 0, 3600000 },
         { "limits", "sessions_per_client", offsetof(Config, sessions_per_client), 1, 1024 },
         { "limits", "max_sessions", offsetof(Config, max_sessions), 1, 65536 },
         { "limits", "queued_requests", offsetof(Config, queued_requests), 1, 65536 },
@@ -651,7 +665,7 @@ static void test_config_example_file(void **state) {
         }
         fclose(in);
         assert_int_equal(fclose(out), 0);
-        assert_int_equal(n_keys, 14);
+        assert_int_equal(n_keys, 25);
 
         assert_int_equal(config_init(&c), 0);
         assert_int_equal(config_init(&def), 0);
@@ -668,6 +682,17 @@ static void test_config_example_file(void **state) {
         assert_int_equal(c.prefault, def.prefault);
         assert_int_equal(c.prefill_chunk, def.prefill_chunk);
         assert_int_equal(c.kv_cache_mib, def.kv_cache_mib);
+        assert_string_equal(c.slice_reduced, def.slice_reduced);
+        assert_string_equal(c.slice_minimal, def.slice_minimal);
+        assert_int_equal(c.power_upower, def.power_upower);
+        assert_int_equal(c.power_thermal, def.power_thermal);
+        assert_int_equal(c.power_pressure, def.power_pressure);
+        assert_non_null(c.power_sysfs_root);
+        assert_int_equal(c.power_poll_ms, def.power_poll_ms);
+        assert_int_equal(c.power_battery_low_percent, def.power_battery_low_percent);
+        assert_int_equal(c.power_down_delay_ms, def.power_down_delay_ms);
+        assert_int_equal(c.power_up_dwell_ms, def.power_up_dwell_ms);
+        assert_int_equal(c.power_min_dwell_ms, def.power_min_dwell_ms);
         assert_int_equal(c.sessions_per_client, def.sessions_per_client);
         assert_int_equal(c.max_sessions, def.max_sessions);
         assert_int_equal(c.queued_requests, def.queued_requests);
