@@ -60,12 +60,8 @@ int cmd_ask(int argc, char **argv) {
                 case '?':
                         return help_option_hint("ask");
                 default:
-                        if (c >= OPT_GEN_FIRST && c <= OPT_GEN_LAST)
-                                r = gen_option_parse(&o, c, optarg);
-                        else
-                                r = global_option_parse(c, optarg);
-                        if (r != 0)
-                                return r < 0 ? EXIT_USAGE : EXIT_OK;
+                        if ((r = gen_or_global_option(&o, c, optarg)) != 0)
+                                return r;
                 }
         if (gen_options_check(&o) < 0)
                 return EXIT_USAGE;

@@ -24,34 +24,16 @@ static void help(FILE *out) {
 }
 
 int cmd_sessions(int argc, char **argv) {
-        static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                GLOBAL_OPTIONS,
-                {},
-        };
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         json_object *paths = NULL;
         uint32_t total = 0;
-        int c, r;
+        int r;
 
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
-                switch (c) {
-                case 'h':
-                        help(stdout);
-                        return EXIT_OK;
-                case '?':
-                        return help_option_hint("sessions");
-                default:
-                        r = global_option_parse(c, optarg);
-                        if (r != 0)
-                                return r < 0 ? EXIT_USAGE : EXIT_OK;
-                }
-        if (optind < argc) {
-                usage_error("sessions: unexpected argument '%s'", argv[optind]);
-                return EXIT_USAGE;
-        }
+        r = simple_command_parse(argc, argv, "sessions", help);
+        if (r >= 0)
+                return r;
 
         r = bus_connect(&bus);
         if (r != EXIT_OK)

@@ -62,6 +62,32 @@ static void help(FILE *out) {
               out);
 }
 
+int simple_command_parse(int argc, char **argv, const char *command, void (*command_help)(FILE *out)) {
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                GLOBAL_OPTIONS,
+                {},
+        };
+        int c, r;
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        command_help(stdout);
+                        return EXIT_OK;
+                case '?':
+                        return help_option_hint(command);
+                default:
+                        r = global_option_parse(c, optarg);
+                        if (r != 0)
+                                return r < 0 ? EXIT_USAGE : EXIT_OK;
+                }
+        if (optind < argc) {
+                usage_error("%s: unexpected argument '%s'", command, argv[optind]);
+                return EXIT_USAGE;
+        }
+        return -1;
+}
+
 int global_option_parse(int c, const char *value) {
         switch (c) {
         case OPT_BUS_ADDRESS:

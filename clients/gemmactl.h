@@ -55,6 +55,9 @@ enum {
  * (the caller exits 0). */
 int global_option_parse(int c, const char *value);
 int help_option_hint(const char *command);
+/* Option parsing of a command that takes only -h and the global options and no arguments
+ * (status, sessions). Returns -1 to go on, else the exit code to return. */
+int simple_command_parse(int argc, char **argv, const char *command, void (*help)(FILE *out));
 
 /* The method call timeout for a call that may wait while the model loads (waits = true) or not. */
 uint64_t call_timeout_usec(bool waits);
@@ -133,6 +136,9 @@ extern const char gen_options_help[];
 
 /* Handles one of OPT_GEN_FIRST..OPT_GEN_LAST; 0 or -EINVAL (message printed). */
 int gen_option_parse(GenOptions *o, int c, const char *value);
+/* The default branch of ask's and chat's option loops: a generation option or a global one.
+ * Returns 0 to go on, else the exit code to return. */
+int gen_or_global_option(GenOptions *o, int c, const char *value);
 /* Cross-option checks after parsing; 0 or -EINVAL (message printed). */
 int gen_options_check(const GenOptions *o);
 

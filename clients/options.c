@@ -285,3 +285,10 @@ int text_from_args(const char *command, char **args, size_t n_args, bool allow_e
         *ret = TAKE_PTR(text);
         return EXIT_OK;
 }
+
+int gen_or_global_option(GenOptions *o, int c, const char *value) {
+        int r = c >= OPT_GEN_FIRST && c <= OPT_GEN_LAST ? gen_option_parse(o, c, value) : global_option_parse(c, value);
+        if (r != 0)
+                return r < 0 ? EXIT_USAGE : EXIT_OK;
+        return 0;
+}

@@ -13,37 +13,19 @@
 
 #include "gemma3n/make-test.h"
 #include "gemma3n/model.h"
-#include "harness/test-util.h"
+#include "harness/test-model.h"
 #include "prompt.h"
 #include "text/chat-template.h"
 
-typedef struct Fixture {
-        char *dir;
-        Gemma3nModel *model;
-        Tokenizer *tok;
-} Fixture;
+typedef TestModel Fixture;
 
 static int setup(void **state) {
-        Fixture *fx = calloc(1, sizeof(*fx));
-        Gemma3nTestSpec spec;
-        GemmaError err = {};
-        char path[512];
-        gemma3n_test_spec_default(&spec);
-        fx->dir = test_tmpdir();
-        snprintf(path, sizeof(path), "%s/model.gguf", fx->dir);
-        if (gemma3n_make_test_model(&spec, path, &err) < 0 || gemma3n_model_load(path, &fx->model, &err) < 0 ||
-            tokenizer_load(fx->model->file, &fx->tok, &err) < 0)
-                fail_msg("%s", err.message);
-        *state = fx;
+        *state = test_model_new(NULL);
         return 0;
 }
 
 static int teardown(void **state) {
-        Fixture *fx = *state;
-        tokenizer_free(fx->tok);
-        gemma3n_model_free(fx->model);
-        test_tmpdir_remove(fx->dir);
-        free(fx);
+        test_model_free(*state);
         return 0;
 }
 
