@@ -16,6 +16,7 @@ typedef enum CommandKind {
         COMMAND_CANCEL,
         COMMAND_RELEASE,
         COMMAND_CLONE,
+        COMMAND_SET_SLICE,
 } CommandKind;
 
 typedef struct Command {
@@ -24,6 +25,8 @@ typedef struct Command {
         EngineJob job;                /* SUBMIT */
         char **stops;                 /* SUBMIT: owned copies of job.turn.stops */
         char *cache_key;              /* SUBMIT: owned copy of job.cache_key */
+        Gemma3nSlice slice;           /* SET_SLICE */
+        bool full_slice;              /* SET_SLICE: NULL was given */
         struct Command *next;
 } Command;
 
@@ -66,6 +69,7 @@ struct Engine {
         uint32_t n_threads;
 
         KvPool *pool;                 /* every sequence's KV pages */
+        Gemma3nSlice slice;           /* what requests compute with (engine thread) */
         PrefixCache *prefix;
         Slot *slots;                  /* engine thread only */
         Slot *rr_next;                /* the next slot offered a prefill step */

@@ -195,6 +195,18 @@ int engine_clone_sequence(Engine *e, uint64_t src, uint64_t dst, uint32_t n_ctx,
         return 0;
 }
 
+int engine_set_slice(Engine *e, const Gemma3nSlice *slice, GemmaError *err) {
+        Command *c = calloc(1, sizeof(*c));
+        if (!c)
+                return gemma_error_set(err, -ENOMEM, "out of memory");
+        c->kind = COMMAND_SET_SLICE;
+        if (slice)
+                c->slice = *slice;
+        c->full_slice = !slice;
+        push_command(e, c);
+        return 0;
+}
+
 void engine_release_sequence(Engine *e, uint64_t sequence_id) {
         push_simple(e, COMMAND_RELEASE, sequence_id);
 }
@@ -379,6 +391,15 @@ static void handle_commands(Engine *e, Command *list) {
                 case COMMAND_CLONE:
                         handle_clone(e, c);
                         break;
+                case COMMAND_SET_SLICE: {
+                        GemmaError err = {};
+                        if (c->full_slice)
+                                gemma3n_slice_full(e->model, &e->slice);
+                        else if (gemma3n_slice_validate(e->model, &c->slice, &err) >= 0)
+                                e->slice = c->slice;
+                        /* An invalid slice was refused by the caller already; keep the old one. */
+                        break;
+                }
                 case COMMAND_RELEASE: {
                         Slot *s = engine_slot_find(e, c->id);
                         if (s) {
@@ -433,6 +454,7 @@ static int load(Engine *e, GemmaError *err) {
                                 &e->pool, err);
         if (r < 0)
                 return r;
+        gemma3n_slice_full(e->model, &e->slice);
         e->prefix = prefix_cache_new(e->pool);
         if (!e->prefix)
                 return gemma_error_set(err, -ENOMEM, "out of memory");

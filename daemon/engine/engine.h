@@ -120,6 +120,11 @@ void engine_cancel(Engine *e, uint64_t request_id);
  * never used gives an empty dst. */
 int engine_clone_sequence(Engine *e, uint64_t src, uint64_t dst, uint32_t n_ctx, uint64_t request_id, GemmaError *err);
 
+/* The MatFormer slice every request computes with from the next step on (NULL: the full model).
+ * Sequences holding KV of another slice recompute their context first; the prefix cache keeps
+ * entries per slice (the callers' cache keys name it). -ENOMEM. */
+int engine_set_slice(Engine *e, const Gemma3nSlice *slice, GemmaError *err);
+
 /* Drops a sequence and its KV cache; a request running on it ends cancelled. */
 void engine_release_sequence(Engine *e, uint64_t sequence_id);
 

@@ -101,6 +101,12 @@ static void finish_from_error(Engine *e, Slot *s, EngineFinish how, const GemmaE
         finish(e, s, &r);
 }
 
+static bool same_slice(const Gemma3nSlice *a, const Gemma3nSlice *b) {
+        if (!a || !b)
+                return a == b;
+        return memcmp(a, b, sizeof(*a)) == 0;
+}
+
 /* ---- starting ---- */
 
 /* Queues the request's tokens (after whatever the prefix cache already holds) and begins the
@@ -144,10 +150,12 @@ static bool start_job(Engine *e, Slot *s) {
                 finish_from_error(e, s, r == -EMSGSIZE ? ENGINE_FINISH_OVERFLOW : ENGINE_FINISH_ERROR, &err);
                 return false;
         }
+        if (!job->generate && (r = sequence_set_slice(s->seq, &e->slice, &err)) < 0) {
+                finish_from_error(e, s, ENGINE_FINISH_ERROR, &err);
+                return false;
+        }
         if (job->generate) {
-                Gemma3nSlice slice;
-                gemma3n_slice_full(e->model, &slice);
-                r = sequence_begin_turn(s->seq, &job->turn, &slice, &err);
+                r = sequence_begin_turn(s->seq, &job->turn, &e->slice, &err);
                 if (r < 0) {
                         finish_from_error(e, s, ENGINE_FINISH_ERROR, &err);
                         return false;
@@ -210,11 +218,6 @@ static bool is_decode(const Slot *s) {
                sequence_n_queued(s->seq) == 1;
 }
 
-static bool same_slice(const Gemma3nSlice *a, const Gemma3nSlice *b) {
-        if (!a || !b)
-                return a == b;
-        return memcmp(a, b, sizeof(*a)) == 0;
-}
 
 void engine_schedule_step(Engine *e) {
         const uint32_t V = e->model->hp.n_vocab;
@@ -227,11 +230,19 @@ void engine_schedule_step(Engine *e) {
         Slot *next;
 
         /* Start new requests; steps that need no computation (a cancelled turn ending, an
-         * Append with nothing left) happen right here. */
+         * Append with nothing left) happen right here. A running request whose KV came from
+         * another slice recomputes its context with the active one first. */
         for (Slot *s = e->slots; s; s = next) {
                 next = s->next;
                 if (!s->job || (!s->started && !start_job(e, s)))
                         continue;
+                if (!same_slice(sequence_slice(s->seq), &e->slice)) {
+                        GemmaError err = {};
+                        if (sequence_set_slice(s->seq, &e->slice, &err) < 0) {
+                                after_step(e, s, -ENOMEM, SEQUENCE_IDLE, &err);
+                                continue;
+                        }
+                }
                 if (s->cancelled && !s->job->job.generate) {
                         /* An Append stops between chunks; what it computed stays in the context. */
                         EngineResult res;

@@ -65,6 +65,7 @@ int sequence_new_in(const Gemma3nModel *m, const Tokenizer *tok, KvPool *pool, u
                 return gemma_error_set(err, -ENOMEM, "out of memory");
         s->model = m;
         s->tok = tok;
+        gemma3n_slice_full(m, &s->slice);
         s->logits = malloc_multiply(m->hp.n_vocab, sizeof(float));
         if (!s->logits) {
                 sequence_free(s);
@@ -108,6 +109,7 @@ int sequence_clone(const Sequence *s, Sequence **ret, GemmaError *err) {
                 return k;
         if ((k = kv_cache_share(c->kv, s->kv, s->kv->n_pos, err)) < 0)
                 return k;
+        c->slice = s->slice;   /* the shared pages were computed by it */
         if (s->kv->n_pos > 0 && (k = record_history(c, 0, s->history, s->kv->n_pos, err)) < 0)
                 return k;
         memcpy(c->logits, s->logits, s->model->hp.n_vocab * sizeof(float));
@@ -177,12 +179,8 @@ int sequence_begin_turn(Sequence *s, const TurnParams *p, const Gemma3nSlice *sl
                 return gemma_error_set(err, -EINVAL, "nothing to answer: no tokens were queued");
         if (p->max_tokens == 0)
                 return gemma_error_set(err, -EINVAL, "max_tokens must be at least 1");
-        if (slice) {
-                if ((k = gemma3n_slice_validate(s->model, slice, err)) < 0)
-                        return k;
-                s->slice = *slice;
-        } else
-                gemma3n_slice_full(s->model, &s->slice);
+        if ((k = sequence_set_slice(s, slice, err)) < 0)
+                return k;
         if ((k = sampler_new(&p->sampling, s->model->hp.n_vocab, &s->sampler, err)) < 0)
                 return k;
         if ((k = stop_matcher_new(p->stops, p->n_stops, &s->stop, err)) < 0) {
@@ -255,7 +253,46 @@ KvCache *sequence_kv(Sequence *s) {
 }
 
 const Gemma3nSlice *sequence_slice(const Sequence *s) {
-        return s->turn_running ? &s->slice : NULL;
+        return &s->slice;
+}
+
+int sequence_set_slice(Sequence *s, const Gemma3nSlice *slice, GemmaError *err) {
+        Gemma3nSlice want;
+        int k;
+
+        if (slice) {
+                if ((k = gemma3n_slice_validate(s->model, slice, err)) < 0)
+                        return k;
+                want = *slice;
+        } else
+                gemma3n_slice_full(s->model, &want);
+        if (memcmp(&want, &s->slice, sizeof(want)) == 0)
+                return 0;
+        if (s->kv->n_pos > 0) {
+                /* KV computed by another slice is never mixed in: the whole context is queued
+                 * again, in front of what was waiting, and recomputed by the new slice. */
+                const uint32_t n = s->kv->n_pos;
+                KvCache *fresh = NULL;
+                if ((k = kv_cache_new_in(s->kv->pool, s->kv->n_ctx, s->kv->max_ubatch, &fresh, err)) < 0)
+                        return k;
+                if (s->n_queued + n > s->queue_cap) {
+                        int32_t *q = realloc(s->queue, (s->n_queued + n) * sizeof(int32_t));
+                        if (!q) {
+                                kv_cache_free(fresh);
+                                return gemma_error_set(err, -ENOMEM, "out of memory");
+                        }
+                        s->queue = q;
+                        s->queue_cap = s->n_queued + n;
+                }
+                memmove(s->queue + n, s->queue, s->n_queued * sizeof(int32_t));
+                memcpy(s->queue, s->history, n * sizeof(int32_t));
+                s->n_queued += n;
+                kv_cache_free(s->kv);
+                s->kv = fresh;
+                s->logits_valid = false;
+        }
+        s->slice = want;
+        return 0;
 }
 
 int sequence_step(Sequence *s, CpuCompute *c, uint32_t max_prefill, SequenceEmit emit, void *userdata,

@@ -75,7 +75,8 @@ int sequence_clone(const Sequence *s, Sequence **ret, GemmaError *err);
 int sequence_queue(Sequence *s, const int32_t *ids, size_t n, GemmaError *err);
 
 /* Starts generating a turn after the queued tokens (at least one token must be queued, or the
- * previous turn's last logits be available). -EBUSY while a turn runs. */
+ * previous turn's last logits be available), with the given slice (sequence_set_slice()).
+ * -EBUSY while a turn runs. */
 int sequence_begin_turn(Sequence *s, const TurnParams *p, const Gemma3nSlice *slice, GemmaError *err);
 
 /* One step: prefill up to max_prefill queued tokens, else generate one token of the running
@@ -95,8 +96,12 @@ uint32_t sequence_work(const Sequence *s, uint32_t max_prefill, const int32_t **
 int sequence_step_after(Sequence *s, uint32_t n, const float *logits, double seconds, SequenceEmit emit,
                         void *userdata, SequenceStep *ret, GemmaError *err);
 KvCache *sequence_kv(Sequence *s);
-/* The running turn's slice; NULL (the full model) between turns. */
+/* The MatFormer slice the sequence computes with (the full model unless set). */
 const Gemma3nSlice *sequence_slice(const Sequence *s);
+/* Switches the slice (NULL: the full model). KV computed by the old slice is dropped and its
+ * tokens are queued again, so the next steps recompute the context with the new one; a running
+ * turn goes on with the new slice after that. -EINVAL for a slice the model cannot run. */
+int sequence_set_slice(Sequence *s, const Gemma3nSlice *slice, GemmaError *err);
 
 /* The tokens at KV positions 0 .. n (*ret_n = n); NULL when empty. */
 const int32_t *sequence_history(const Sequence *s, uint32_t *ret_n);

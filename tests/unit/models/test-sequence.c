@@ -164,12 +164,61 @@ static void test_sequence_reaches_context_end(void **state) {
         sequence_free(s);
 }
 
+/* A slice switch between turns: the second turn, computed after the switch, equals a cold run of
+ * the new slice over the same tokens (the context is recomputed, never mixed). */
+static void test_sequence_slice_switch_recomputes(void **state) {
+        Fixture *fx = *state;
+        Sequence *a = NULL, *b = NULL;
+        GemmaError err = { 0 };
+        Text first = { 0 }, after = { 0 }, cold = { 0 };
+        TurnParams p = greedy(6);
+        Gemma3nSlice narrow;
+        const int32_t more[] = { 200, 201, 202, 203 };
+
+        assert_int_equal(gemma3n_slice_uniform(fx->model, 64, &narrow, &err), 0);
+        assert_int_equal(sequence_new(fx->model, fx->tok, 256, &a, &err), 0);
+        assert_int_equal(sequence_queue(a, prompt, N_PROMPT, &err), 0);
+        assert_int_equal(sequence_begin_turn(a, &p, NULL, &err), 0);
+        run_turn(a, 64, &first);
+        /* The context so far: the prompt, the answer, and the kept last token. */
+        uint32_t n_hist;
+        const int32_t *hist = sequence_history(a, &n_hist);
+        int32_t context[256];
+        memcpy(context, hist, n_hist * sizeof(int32_t));
+        uint32_t n = n_hist;
+        assert_int_equal(sequence_n_queued(a), 1);
+        assert_int_equal(sequence_queue(a, more, 4, &err), 0);
+        assert_int_equal(sequence_begin_turn(a, &p, &narrow, &err), 0);
+        /* Everything the full model computed is queued again in front of the new tokens. */
+        assert_int_equal(sequence_n_past(a), 0);
+        assert_int_equal(sequence_n_queued(a), n_hist + 1 + 4);
+        run_turn(a, 64, &after);
+
+        /* Cold: the same tokens (history, the kept token, the 4 new ones) through the narrow
+         * slice from the start. */
+        uint32_t n2;
+        const int32_t *h2 = sequence_history(a, &n2);
+        assert_true(n2 >= n + 1 + 4);
+        assert_memory_equal(h2, context, n * sizeof(int32_t));
+        assert_int_equal(sequence_new(fx->model, fx->tok, 256, &b, &err), 0);
+        assert_int_equal(sequence_queue(b, h2, n + 5, &err), 0);
+        if (sequence_begin_turn(b, &p, &narrow, &err) < 0)
+                fail_msg("%s", err.message);
+        run_turn(b, 64, &cold);
+        assert_true(after.len > 0);
+        assert_int_equal(after.len, cold.len);
+        assert_memory_equal(after.buf, cold.buf, cold.len);
+        sequence_free(a);
+        sequence_free(b);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_sequence_chunked_prefill_same_answer),
                 cmocka_unit_test(test_sequence_second_turn_continues_kv),
                 cmocka_unit_test(test_sequence_cancel_and_state_errors),
                 cmocka_unit_test(test_sequence_reaches_context_end),
+                cmocka_unit_test(test_sequence_slice_switch_recomputes),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
