@@ -288,7 +288,6 @@ static int on_signal(sd_event_source *source, const struct signalfd_siginfo *si,
 
 static void on_power_decided(PowerLevel level, const char *reason, void *userdata) {
         Daemon *d = userdata;
-        log_info("power policy: %s (%s)", power_level_to_string(level), reason);
         manager_apply_power(d->manager, level, reason);
 }
 

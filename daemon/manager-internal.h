@@ -5,6 +5,9 @@
 
 double manager_now_sec(void);
 void manager_notify_counters(Manager *m);
+void manager_notify_state(Manager *m);
+/* Picks the slice the policy and the power state ask for and hands it to the engine. */
+void manager_slices_apply(Manager *m);
 /* State, the global queue and the per-client request limit. */
 int manager_check_admission(Manager *m, const char *owner, DaemonError *err);
 int manager_build_turn_params(const Manager *m, const RequestOptions *o, uint32_t n_ctx, TurnParams *ret,

@@ -13,6 +13,7 @@
 
 #include "base/alloc.h"
 #include "gguf/gguf.h"
+#include "log.h"
 #include "prompt.h"
 
 static const char *const state_names[_MANAGER_STATE_MAX] = {
@@ -32,7 +33,7 @@ double manager_now_sec(void) {
         return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
 }
 
-static void notify_state(Manager *m) {
+void manager_notify_state(Manager *m) {
         if (m->observer.state_changed)
                 m->observer.state_changed(m, m->observer.userdata);
 }
@@ -319,7 +320,7 @@ static void summarize_model(Manager *m, const Gemma3nModel *model) {
 static void set_state(Manager *m, ManagerState state, const char *reason) {
         m->state = state;
         m->state_reason = reason;
-        notify_state(m);
+        manager_notify_state(m);
 }
 
 static void handle_event(Manager *m, EngineEvent *ev) {
@@ -330,12 +331,14 @@ static void handle_event(Manager *m, EngineEvent *ev) {
                         break;
                 m->load_progress = ev->progress;
                 m->state_reason = ev->stage;
-                notify_state(m);
+                manager_notify_state(m);
                 break;
         case ENGINE_EVENT_READY: {
                 const Gemma3nModel *model = engine_model(m->engine);
                 m->n_ctx = MIN(m->config->context, model->hp.n_ctx_train);
                 summarize_model(m, model);
+                if (manager_slices_init(m) < 0)
+                        log_warning("cannot build the model's slices; serving the full model only");
                 m->load_progress = 1.0;
                 if (!m->stopping)
                         set_state(m, MANAGER_READY, "ready");
@@ -421,29 +424,6 @@ int manager_new(const Config *config, const char *model_path, sd_event *event, c
         return 0;
 }
 
-const char *const manager_available_slices[] = { "full", NULL };
-
-const char *manager_active_slice(const Manager *m) {
-        return "full";
-}
-
-int manager_set_slice_policy(Manager *m, const char *policy, DaemonError *err) {
-        bool known = strcmp(policy, "auto") == 0;
-        for (size_t i = 0; manager_available_slices[i] && !known; i++)
-                known = strcmp(policy, manager_available_slices[i]) == 0;
-        if (!known)
-                return daemon_error_set(err, DAEMON_ERROR_INVALID_ARGS,
-                                        "Unknown slice policy '%s': allowed 'auto' or one of AvailableSlices (full).",
-                                        policy);
-        char *copy = strdup(policy);
-        if (!copy)
-                return daemon_error_set(err, DAEMON_ERROR_NO_MEMORY, "out of memory");
-        free(m->slice_policy);
-        m->slice_policy = copy;
-        notify_state(m);
-        return 0;
-}
-
 const char *manager_slice_reason(const Manager *m) {
         if (strcmp(m->slice_policy, "auto") != 0)
                 return "pinned";
@@ -455,13 +435,14 @@ void manager_apply_power(Manager *m, PowerLevel level, const char *reason) {
         m->power_known = true;
         m->power_level = level;
         m->power_reason = reason;
-        notify_state(m);
+        manager_slices_apply(m);
+        manager_notify_state(m);
 }
 
 void manager_set_power_inputs(Manager *m, const PowerInputEntry *entries, size_t n) {
         m->n_power_inputs = MIN(n, (size_t) POWER_INPUT_ENTRIES_MAX);
         memcpy(m->power_inputs, entries, m->n_power_inputs * sizeof(PowerInputEntry));
-        notify_state(m);
+        manager_notify_state(m);
 }
 
 void manager_stop(Manager *m) {
@@ -495,6 +476,7 @@ Manager *manager_free(Manager *m) {
         free(m->model_path);
         free(m->error_message);
         free(m->slice_policy);
+        manager_slices_done(m);
         free(m->model.name);
         free(m);
         return NULL;

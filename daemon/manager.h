@@ -76,6 +76,11 @@ struct Manager {
         ManagerStats stats;
         bool stopping;
         char *slice_policy;           /* "auto" or a slice name */
+        struct ManagerSlice *slices;  /* presets of the loaded model, largest first */
+        size_t n_slices;
+        char **slice_names;           /* NULL-terminated, for AvailableSlices */
+        size_t active_slice;          /* index into slices */
+        bool engine_slice_set;        /* the engine was told about active_slice */
         /* What the power monitor decided last (policy auto follows it). */
         bool power_known;
         PowerLevel power_level;
@@ -110,11 +115,17 @@ int manager_tokenize(Manager *m, const char *text, bool chat, const RequestOptio
 /* Cancels a running request; its sink's finished() follows from the engine. */
 void manager_cancel_request(Manager *m, Request *r);
 
-/* The MatFormer slices this model can run, and the one in use. Only the full model today. */
-extern const char *const manager_available_slices[];
+/* ---- MatFormer slices (slices.c) ---- */
+
+/* The slices this model can run, largest first (NULL-terminated; "full" before the model is
+ * loaded), and the one requests compute with now. */
+char *const *manager_available_slices(const Manager *m);
 const char *manager_active_slice(const Manager *m);
-/* "auto" or one of manager_available_slices; INVALID_ARGS otherwise. */
+/* "auto" or one of the available slices; INVALID_ARGS otherwise. */
 int manager_set_slice_policy(Manager *m, const char *policy, DaemonError *err);
+/* Builds the presets of the loaded model (at READY) and applies the policy. */
+int manager_slices_init(Manager *m);
+void manager_slices_done(Manager *m);
 /* "pinned" when the policy names a slice, else why auto chose the active one. */
 const char *manager_slice_reason(const Manager *m);
 /* The power monitor's decision and the inputs behind it (SliceInputs). */

@@ -73,10 +73,6 @@ int session_new(Manager *m, const char *owner, const RequestOptions *options, Se
         if (options->has_context)
                 s->n_ctx = MIN(options->context, m->n_ctx);
         s->cache_scope = request_cache_scope(options);
-        if (request_cache_key(options, s->cache_scope, owner, manager_active_slice(m), &s->cache_key) < 0) {
-                session_free(s);
-                return daemon_error_set(err, DAEMON_ERROR_NO_MEMORY, "out of memory");
-        }
         manager_notify_counters(m);
         *ret = s;
         return 0;
@@ -103,7 +99,6 @@ Session *session_free(Session *s) {
                         break;
                 }
         request_options_done(&s->defaults);
-        free(s->cache_key);
         free(s->owner);
         free(s->path);
         free(s);
@@ -158,9 +153,13 @@ int session_prompt(Session *s, const char *text, const RequestOptions *options, 
                                         n, s->n_ctx > s->n_past + 1 ? s->n_ctx - s->n_past - 1 : 0, s->n_past,
                                         s->n_ctx);
 
+        /* The key names the slice in use now: KV of another slice is never shared. */
+        _cleanup_free_ char *key = NULL;
+        if (request_cache_key(&s->defaults, s->cache_scope, s->owner, manager_active_slice(m), &key) < 0)
+                return daemon_error_set(err, DAEMON_ERROR_NO_MEMORY, "out of memory");
         Request *r;
         if (manager_submit(m, generate ? REQUEST_PROMPT : REQUEST_APPEND, s, s->owner, s->sequence_id, s->n_ctx, &ids, n,
-                   generate ? &turn : NULL, false, s->cache_key, sink, &r, err) < 0)
+                   generate ? &turn : NULL, false, key, sink, &r, err) < 0)
                 return -1;
         s->started = true;
         s->model_turn_open = generate && !raw;
@@ -203,10 +202,6 @@ int session_clone(Session *s, const RequestOptions *options, Session **ret, Daem
         }
         c->n_ctx = s->n_ctx;
         c->cache_scope = options->has_cache_scope ? options->cache_scope : s->cache_scope;
-        if (request_cache_key(&c->defaults, c->cache_scope, c->owner, manager_active_slice(m), &c->cache_key) < 0) {
-                session_free(c);
-                return daemon_error_set(err, DAEMON_ERROR_NO_MEMORY, "out of memory");
-        }
         c->n_past = s->n_past;
         c->started = s->started;
         c->model_turn_open = s->model_turn_open;

@@ -19,7 +19,6 @@ typedef struct Session {
         RequestOptions defaults;      /* from CreateSession; system is used by the first turn */
         uint32_t n_ctx;
         CacheScope cache_scope;
-        char *cache_key;              /* prefix-cache key of the scope; NULL: private */
         uint64_t sequence_id;         /* engine sequence; 0 until the first request */
         uint32_t n_past;              /* positions in the KV cache after the last request */
         bool started;                 /* the first turn (with <bos> and the system text) was sent */

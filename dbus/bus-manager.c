@@ -347,7 +347,10 @@ PROPERTY_GETTER(get_active_slice) {
 }
 
 PROPERTY_GETTER(get_available_slices) {
-        return sd_bus_message_append_strv(reply, (char **) manager_available_slices);
+        Bus *b = userdata;
+        static char *const full_only[] = { (char *) "full", NULL };
+        return sd_bus_message_append_strv(reply, (char **) (b->manager ? manager_available_slices(b->manager)
+                                                                        : full_only));
 }
 
 PROPERTY_GETTER(get_slice_policy) {

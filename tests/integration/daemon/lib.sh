@@ -148,9 +148,8 @@ launch_gemmad() {
         printf '%s\n' "$GEMMAD_CONF" > "$DIR/gemmad-$GEMMAD_RUN.conf"
         local margs=()
         [ -n "$model" ] && margs=(--model "$model")
-        # One compute thread: these tests run in parallel, and compute threads that wait for each
-        # other collapse when the cores are oversubscribed (two daemons with 2 threads each on 2
-        # cores: 600 tokens took 57 s instead of 1.1 s). A later --threads in ARGS wins.
+        # One compute thread: these tests run in parallel, several daemons at once, and small test
+        # models gain nothing from more. A later --threads in ARGS wins.
         "$GEMMAD" --config "$DIR/gemmad-$GEMMAD_RUN.conf" --threads 1 "${margs[@]}" \
                 --bus-address "$BUS_ADDRESS" "$@" 2>"$GEMMAD_LOG" &
         GEMMAD_PID=$!
