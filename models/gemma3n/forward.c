@@ -123,16 +123,45 @@ static void embed_tokens(const Gemma3nModel *m, const Rows *b, Activations *a) {
         }
 }
 
-/* pli_l = (RMSNorm((W_plm x0) / sqrt(D), chunk l) + PLE[id]_l * sqrt(P)) / sqrt(2) */
-static void per_layer_inputs(const Gemma3nModel *m, const Rows *b, Activations *a) {
+/* Dequantises values [first, first + n) of row `row` (first and n whole blocks of the type). */
+static void dequant_range(const Tensor *w, size_t row, size_t first, float *dst, size_t n) {
+        const TypeTraits *tt = type_traits(w->type);
+        const uint8_t *src = (const uint8_t *) tensor_row(w, row) + first / tt->block_elems * tt->block_bytes;
+        tt->dequant_ref(src, dst, n);
+}
+
+/* pli_l = (RMSNorm((W_plm x0) / sqrt(D), chunk l) + PLE[id]_l * sqrt(P)) / sqrt(2), for the layers
+ * the slice keeps. Chunks stay at their layer's place in [L*P]; skipped layers' chunks are zero
+ * and never read. Runs of consecutive kept layers share one matmul over their rows, so the full
+ * model computes exactly as before and a kept chunk gets the same values as in an exported
+ * model without the skipped layers. */
+static void per_layer_inputs(const Gemma3nModel *m, const Gemma3nSlice *slice, const Rows *b, Activations *a) {
         const Gemma3nHParams *hp = &m->hp;
         const size_t D = hp->n_embd, P = hp->n_embd_ple, LP = (size_t) hp->n_layer * P;
         const float proj_scale = 1.0f / sqrtf((float) D);
         const float ple_scale = sqrtf((float) P);
         const float combine_scale = 1.0f / sqrtf(2.0f);
+        const Tensor *ple = &m->w.per_layer_token_embd;
+        /* The table is read chunk by chunk when chunks are whole blocks of its type. */
+        const bool ple_by_chunk = P % type_traits(ple->type)->block_elems == 0;
         float *row = a->ple_row;
+        bool any_skipped = false;
 
-        matmul(a->c, &m->w.per_layer_model_proj, LP, D, a->x0, D, a->pli, LP, a->T);   /* [T, L*P] */
+        for (uint32_t l0 = 0; l0 < hp->n_layer;) {
+                if (slice->skip[l0]) {
+                        any_skipped = true;
+                        l0++;
+                        continue;
+                }
+                uint32_t l1 = l0;
+                while (l1 < hp->n_layer && !slice->skip[l1])
+                        l1++;
+                Tensor rows = m->w.per_layer_model_proj;
+                rows.data = tensor_row(&rows, (uint64_t) l0 * P);
+                rows.ne[1] = (uint64_t) (l1 - l0) * P;
+                matmul(a->c, &rows, rows.ne[1], D, a->x0, D, a->pli + l0 * P, LP, a->T);   /* [T, L*P] */
+                l0 = l1;
+        }
         for (uint32_t t = 0; t < a->T; t++) {
                 float *pli = a->pli + t * LP;
                 int32_t id = b->tokens[t];
@@ -142,13 +171,22 @@ static void per_layer_inputs(const Gemma3nModel *m, const Rows *b, Activations *
                                                   (uint32_t) id >= GEMMA3N_TEXT_VOCAB
                                           ? 0
                                           : (uint32_t) id;
-                for (size_t i = 0; i < LP; i++)
-                        pli[i] *= proj_scale;
-                for (uint32_t l = 0; l < hp->n_layer; l++)
-                        op_rmsnorm(pli + l * P, pli + l * P, m->w.per_layer_proj_norm, P, hp->norm_eps);
-                tensor_dequant_row(&m->w.per_layer_token_embd, ple_id, row, LP);
-                for (size_t i = 0; i < LP; i++)
-                        pli[i] = (pli[i] + row[i] * ple_scale) * combine_scale;
+                if (!any_skipped || !ple_by_chunk)
+                        tensor_dequant_row(ple, ple_id, row, LP);
+                for (uint32_t l = 0; l < hp->n_layer; l++) {
+                        float *c = pli + l * P;
+                        if (slice->skip[l]) {
+                                memset(c, 0, P * sizeof(float));
+                                continue;
+                        }
+                        if (any_skipped && ple_by_chunk)
+                                dequant_range(ple, ple_id, l * P, row + l * P, P);
+                        for (size_t i = 0; i < P; i++)
+                                c[i] *= proj_scale;
+                        op_rmsnorm(c, c, m->w.per_layer_proj_norm, P, hp->norm_eps);
+                        for (size_t i = 0; i < P; i++)
+                                c[i] = (c[i] + row[l * P + i] * ple_scale) * combine_scale;
+                }
         }
 }
 
@@ -486,7 +524,7 @@ static int forward_rows(const Gemma3nModel *m, CpuCompute *c, const Gemma3nSlice
         uint32_t last_kv_layer = 0, n_keep = 0, n_ctx = 0;
 
         for (uint32_t l = 0; l < hp->n_layer; l++)
-                if (gemma3n_layer_owns_kv(hp, l))
+                if (!slice->skip[l] && gemma3n_layer_owns_kv(hp, l))
                         last_kv_layer = l;
         for (uint32_t t = 0; t < rows->T; t++) {
                 n_keep += rows->keep[t];
@@ -497,13 +535,17 @@ static int forward_rows(const Gemma3nModel *m, CpuCompute *c, const Gemma3nSlice
                 return gemma_error_set(err, -ENOMEM, "forward: out of memory for a batch of %u tokens", rows->T);
 
         embed_tokens(m, rows, &a);
-        per_layer_inputs(m, rows, &a);
+        per_layer_inputs(m, slice, rows, &a);
         altup_init(m, &a);
-        bool compacted = false;
+        bool compacted = false, past_kv = false;
         for (uint32_t l = 0; l < hp->n_layer; l++) {
+                /* A skipped layer is the identity: the streams pass through unchanged. */
+                if (slice->skip[l])
+                        continue;
                 /* Gemma 3n's prefill saving: no layer after the last KV-producing one writes KV,
                  * so its work matters only for rows whose logits are wanted. */
-                if (l == last_kv_layer + 1 && skip_top) {
+                if (!past_kv && l > last_kv_layer && skip_top) {
+                        past_kv = true;
                         if (n_keep == 0)
                                 break;
                         if (n_keep < a.T) {
@@ -546,9 +588,15 @@ static int check_tokens(const Gemma3nModel *m, const int32_t *tokens, const bool
         return 0;
 }
 
-static int check_cache(const Gemma3nModel *m, const KvCache *kv, uint32_t n, GemmaError *err) {
+static int check_cache(const Gemma3nModel *m, const Gemma3nSlice *slice, const KvCache *kv, uint32_t n,
+                       GemmaError *err) {
         if (kv->n_layer != m->hp.n_layer || kv->kv_dim != m->hp.n_head_kv * m->hp.head_dim)
                 return gemma_error_set(err, -EINVAL, "forward: KV cache was made for another model");
+        for (uint32_t l = 0; l < m->hp.n_layer; l++)
+                if (!slice->skip[l] && kv->layer_class[m->hp.kv_source[l]] == KV_CLASS_NONE)
+                        return gemma_error_set(err, -EINVAL,
+                                               "forward: the KV cache keeps nothing for layer %u (it was made for a slice that skips it)",
+                                               m->hp.kv_source[l]);
         if (n > kv->n_ctx - kv->n_pos)
                 return gemma_error_set(err, -ENOSPC, "forward: %u tokens do not fit: %u of %u context positions are used",
                                        n, kv->n_pos, kv->n_ctx);
@@ -572,12 +620,11 @@ int gemma3n_forward(const Gemma3nModel *m, CpuCompute *c, const Gemma3nSlice *sl
 
         if (b->n_tokens == 0)
                 return gemma_error_set(err, -EINVAL, "forward: empty batch");
-        if ((k = check_cache(m, kv, b->n_tokens, err)) < 0)
+        if ((k = resolve_slice(m, &slice, &full, err)) < 0 || (k = check_cache(m, slice, kv, b->n_tokens, err)) < 0)
                 return k;
         if (b->has_embd && !b->embd)
                 return gemma_error_set(err, -EINVAL, "forward: embedding positions given without embeddings");
-        if ((k = check_tokens(m, b->tokens, b->has_embd, b->n_tokens, err)) < 0 ||
-            (k = resolve_slice(m, &slice, &full, err)) < 0)
+        if ((k = check_tokens(m, b->tokens, b->has_embd, b->n_tokens, err)) < 0)
                 return k;
 
         const uint32_t U = MIN(kv->max_ubatch, b->n_tokens);
@@ -622,6 +669,8 @@ int gemma3n_forward_multi(const Gemma3nModel *m, CpuCompute *c, const Gemma3nSli
 
         if (n_seqs == 0)
                 return gemma_error_set(err, -EINVAL, "forward: empty batch");
+        if ((k = resolve_slice(m, &slice, &full, err)) < 0)
+                return k;
         for (uint32_t i = 0; i < n_seqs; i++) {
                 const Gemma3nSeqBatch *q = &seqs[i];
                 if (q->n_tokens == 0 || q->n_tokens > q->kv->max_ubatch)
@@ -630,13 +679,11 @@ int gemma3n_forward_multi(const Gemma3nModel *m, CpuCompute *c, const Gemma3nSli
                 for (uint32_t j = 0; j < i; j++)
                         if (seqs[j].kv == q->kv)
                                 return gemma_error_set(err, -EINVAL, "forward: one KV cache twice in a batch");
-                if ((k = check_cache(m, q->kv, q->n_tokens, err)) < 0 ||
+                if ((k = check_cache(m, slice, q->kv, q->n_tokens, err)) < 0 ||
                     (k = check_tokens(m, q->tokens, NULL, q->n_tokens, err)) < 0)
                         return k;
                 T += q->n_tokens;
         }
-        if ((k = resolve_slice(m, &slice, &full, err)) < 0)
-                return k;
 
         _cleanup_free_ int32_t *tokens = new0(int32_t, T);
         _cleanup_free_ uint32_t *pos = new0(uint32_t, T);
@@ -673,17 +720,36 @@ void gemma3n_slice_full(const Gemma3nModel *m, Gemma3nSlice *ret) {
 }
 
 int gemma3n_slice_validate(const Gemma3nModel *m, const Gemma3nSlice *s, GemmaError *err) {
-        for (uint32_t l = 0; l < m->hp.n_layer; l++) {
+        const Gemma3nHParams *hp = &m->hp;
+        uint32_t n_kept = 0;
+
+        for (uint32_t l = 0; l < hp->n_layer; l++) {
                 const uint32_t units = s->ffn_units[l];
                 const TypeTraits *tt = type_traits(m->w.layers[l].ffn_down.type);
-                if (units == 0 || units > m->hp.n_ff[l])
+                if (s->skip[l]) {
+                        /* The MatFormer Lab's rule: layers other layers read KV from are reserved. */
+                        for (uint32_t j = 0; j < hp->n_layer; j++)
+                                if (j != l && hp->kv_source[j] == l)
+                                        return gemma_error_set(err, -EINVAL,
+                                                               "slice: layer %u cannot be skipped: layer %u reads its KV (KV source layers are reserved)",
+                                                               l, j);
+                        continue;
+                }
+                n_kept++;
+                if (units == 0 || units > hp->n_ff[l])
                         return gemma_error_set(err, -EINVAL, "slice: layer %u uses %u FFN units (allowed 1..%u)", l, units,
-                                               m->hp.n_ff[l]);
+                                               hp->n_ff[l]);
                 if (units % tt->block_elems != 0)
                         return gemma_error_set(err, -EINVAL,
                                                "slice: layer %u: %u FFN units is not a multiple of %zu (the %s block size of ffn_down)",
                                                l, units, tt->block_elems, tt->name);
         }
+        for (uint32_t l = hp->n_layer; l < GEMMA3N_MAX_LAYERS; l++)
+                if (s->skip[l])
+                        return gemma_error_set(err, -EINVAL, "slice: layer %u is skipped but the model has only %u layers", l,
+                                               hp->n_layer);
+        if (n_kept == 0)
+                return gemma_error_set(err, -EINVAL, "slice: every layer is skipped");
         return 0;
 }
 
@@ -706,21 +772,73 @@ int gemma3n_slice_uniform(const Gemma3nModel *m, uint32_t units, Gemma3nSlice *r
         return 0;
 }
 
-static void kv_windows(const Gemma3nModel *m, uint32_t *window) {
+uint32_t gemma3n_slice_n_kept(const Gemma3nModel *m, const Gemma3nSlice *s) {
+        uint32_t n = 0;
+        for (uint32_t l = 0; l < m->hp.n_layer; l++)
+                n += !s->skip[l];
+        return n;
+}
+
+static bool same_layer(const Gemma3nSlice *a, const Gemma3nSlice *b, uint32_t l) {
+        return a->skip[l] == b->skip[l] && (a->skip[l] || a->ffn_units[l] == b->ffn_units[l]);
+}
+
+bool gemma3n_slice_equal(const Gemma3nModel *m, const Gemma3nSlice *a, const Gemma3nSlice *b) {
+        for (uint32_t l = 0; l < m->hp.n_layer; l++)
+                if (!same_layer(a, b, l))
+                        return false;
+        return true;
+}
+
+bool gemma3n_slice_same_kv(const Gemma3nModel *m, const Gemma3nSlice *a, const Gemma3nSlice *b) {
+        const Gemma3nHParams *hp = &m->hp;
+        /* K/V written by layer l depend on layers 0..l; the last layer that may write any is the
+         * last KV-owning layer of the full model. */
+        for (uint32_t l = 0; l < hp->n_layer; l++) {
+                bool writes_later = false;
+                for (uint32_t j = l; j < hp->n_layer && !writes_later; j++)
+                        writes_later = gemma3n_layer_owns_kv(hp, j);
+                if (!writes_later)
+                        break;
+                if (!same_layer(a, b, l))
+                        return false;
+        }
+        return true;
+}
+
+static void kv_windows(const Gemma3nModel *m, const Gemma3nSlice *slice, uint32_t *window) {
         const Gemma3nHParams *hp = &m->hp;
         for (uint32_t l = 0; l < hp->n_layer; l++)
-                window[l] = !gemma3n_layer_owns_kv(hp, l) ? 0 : hp->is_swa[l] ? hp->sliding_window : KV_LAYER_FULL;
+                window[l] = !gemma3n_layer_owns_kv(hp, l) || (slice && slice->skip[l]) ? 0
+                            : hp->is_swa[l]                                          ? hp->sliding_window
+                                                                                     : KV_LAYER_FULL;
+}
+
+int gemma3n_kv_cache_new_for_slice(const Gemma3nModel *m, const Gemma3nSlice *slice, uint32_t n_ctx,
+                                   uint32_t max_ubatch, KvCache **ret, GemmaError *err) {
+        uint32_t window[GEMMA3N_MAX_LAYERS];
+        int k;
+        if (slice && (k = gemma3n_slice_validate(m, slice, err)) < 0)
+                return k;
+        kv_windows(m, slice, window);
+        return kv_cache_new(m->hp.n_layer, window, m->hp.n_head_kv * m->hp.head_dim, n_ctx, max_ubatch, ret, err);
+}
+
+int gemma3n_kv_pool_new_for_slice(const Gemma3nModel *m, const Gemma3nSlice *slice, uint32_t page_size,
+                                  uint64_t budget_bytes, KvPool **ret, GemmaError *err) {
+        uint32_t window[GEMMA3N_MAX_LAYERS];
+        int k;
+        if (slice && (k = gemma3n_slice_validate(m, slice, err)) < 0)
+                return k;
+        kv_windows(m, slice, window);
+        return kv_pool_new(m->hp.n_layer, window, m->hp.n_head_kv * m->hp.head_dim, page_size, budget_bytes, ret, err);
 }
 
 int gemma3n_kv_cache_new(const Gemma3nModel *m, uint32_t n_ctx, uint32_t max_ubatch, KvCache **ret, GemmaError *err) {
-        uint32_t window[GEMMA3N_MAX_LAYERS];
-        kv_windows(m, window);
-        return kv_cache_new(m->hp.n_layer, window, m->hp.n_head_kv * m->hp.head_dim, n_ctx, max_ubatch, ret, err);
+        return gemma3n_kv_cache_new_for_slice(m, NULL, n_ctx, max_ubatch, ret, err);
 }
 
 int gemma3n_kv_pool_new(const Gemma3nModel *m, uint32_t page_size, uint64_t budget_bytes, KvPool **ret,
                         GemmaError *err) {
-        uint32_t window[GEMMA3N_MAX_LAYERS];
-        kv_windows(m, window);
-        return kv_pool_new(m->hp.n_layer, window, m->hp.n_head_kv * m->hp.head_dim, page_size, budget_bytes, ret, err);
+        return gemma3n_kv_pool_new_for_slice(m, NULL, page_size, budget_bytes, ret, err);
 }

@@ -37,6 +37,14 @@ void gemma3n_test_spec_e2b(Gemma3nTestSpec *s) {
                 s->n_ff[l] = 8192;
 }
 
+void gemma3n_test_spec_e4b(Gemma3nTestSpec *s) {
+        gemma3n_test_spec_e2b(s);
+        s->n_layer = 35;
+        s->n_kv_shared = 15;
+        for (uint32_t l = 0; l < GEMMA3N_MAX_LAYERS; l++)
+                s->n_ff[l] = 16384;
+}
+
 int gemma3n_test_spec_validate(const Gemma3nTestSpec *s, GemmaError *err) {
         const TypeTraits *t = type_traits(s->type), *tp = type_traits(s->ple_type);
         if (!t || !t->quantize_ref)

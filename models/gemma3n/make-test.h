@@ -42,6 +42,10 @@ void gemma3n_test_spec_default(Gemma3nTestSpec *s);
 /* The real E2B dimensions (30 layers, 2048 hidden, 8192 FFN, 262400 vocabulary). */
 void gemma3n_test_spec_e2b(Gemma3nTestSpec *s);
 
+/* The real E4B dimensions (35 layers, 16384 FFN, the top 15 sharing KV), the model the official
+ * MatFormer Mix-n-Match configurations slice. */
+void gemma3n_test_spec_e4b(Gemma3nTestSpec *s);
+
 /* Checks the combination; the message names the first bad option. */
 int gemma3n_test_spec_validate(const Gemma3nTestSpec *s, GemmaError *err);
 

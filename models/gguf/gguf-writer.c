@@ -149,6 +149,59 @@ int gguf_writer_add_string_array(GgufWriter *w, const char *key, const char *con
         return 0;
 }
 
+static int buffer_gguf_string(Buffer *b, const GgufString *s) {
+        int k = buffer_u64(b, s->len);
+        return k < 0 ? k : buffer_append(b, s->ptr, s->len);
+}
+
+/* Element type, count and elements of an array, as they follow an array's type tag. */
+static int buffer_array(Buffer *b, const GgufArray *a) {
+        size_t elem = gguf_type_size(a->elem_type), bytes;
+        int k;
+        if ((k = buffer_u32(b, a->elem_type)) < 0 || (k = buffer_u64(b, a->count)) < 0)
+                return k;
+        switch (a->elem_type) {
+        case GGUF_TYPE_STRING:
+                for (uint64_t i = 0; i < a->count; i++)
+                        if ((k = buffer_gguf_string(b, &a->strings[i])) < 0)
+                                return k;
+                return 0;
+        case GGUF_TYPE_ARRAY:
+                for (uint64_t i = 0; i < a->count; i++)
+                        if ((k = buffer_array(b, &a->arrays[i].arr)) < 0)
+                                return k;
+                return 0;
+        default:
+                if (elem == 0 || size_mul_overflow(elem, a->count, &bytes))
+                        return -EINVAL;
+                return buffer_append(b, a->data, bytes);
+        }
+}
+
+int gguf_writer_add_value(GgufWriter *w, const char *key, const GgufValue *v) {
+        int k;
+        if ((unsigned) v->type >= _GGUF_TYPE_MAX)
+                return -EINVAL;
+        if (v->type == GGUF_TYPE_UINT32)
+                return gguf_writer_add_u32(w, key, v->u32);   /* general.alignment takes effect */
+        if ((k = kv_header(w, key, v->type)) < 0)
+                return k;
+        switch (v->type) {
+        case GGUF_TYPE_STRING:
+                return buffer_gguf_string(&w->kv, &v->str);
+        case GGUF_TYPE_ARRAY:
+                return buffer_array(&w->kv, &v->arr);
+        case GGUF_TYPE_BOOL: {
+                uint8_t b = v->b;
+                return buffer_append(&w->kv, &b, 1);
+        }
+        default:
+                /* Every scalar member of the union starts at its first byte (little-endian, as
+                 * the format and the reader require). */
+                return buffer_append(&w->kv, &v->u8, gguf_type_size(v->type));
+        }
+}
+
 /* Appends a tensor entry with its shape checked; data is attached by the callers below. */
 static int tensor_new(GgufWriter *w, const char *name, uint32_t type, uint32_t n_dims, const uint64_t ne[],
                       WriterTensor **ret) {

@@ -26,6 +26,9 @@ int gguf_writer_add_bool(GgufWriter *w, const char *key, bool v);
 int gguf_writer_add_string(GgufWriter *w, const char *key, const char *v);
 int gguf_writer_add_array(GgufWriter *w, const char *key, GgufType elem_type, const void *data, size_t count);
 int gguf_writer_add_string_array(GgufWriter *w, const char *key, const char *const *v, size_t count);
+/* Any value as gguf.h represents it (of a file being copied, or built in its form), nested arrays
+ * included. -EINVAL for a type that does not exist. */
+int gguf_writer_add_value(GgufWriter *w, const char *key, const GgufValue *v);
 
 /* A tensor whose data (already in its on-disk type, n_bytes long) is copied.
  * ne[0] varies fastest; n_dims 1..4. Returns -EINVAL for a size that does not match the shape. */

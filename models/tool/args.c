@@ -9,6 +9,7 @@
 
 #include "base/macro.h"
 #include "gemma3n/forward.h"
+#include "gemma3n/matformer.h"
 #include "tool.h"
 
 int usage_error(const char *fmt, ...) {
@@ -118,4 +119,11 @@ int slice_from_ffn_units(const Gemma3nModel *m, uint32_t ffn_units, Gemma3nSlice
                 return 0;
         }
         return gemma3n_slice_uniform(m, ffn_units, ret, err);
+}
+
+int slice_from_options(const Gemma3nModel *m, uint32_t ffn_units, const char *slice_arg, Gemma3nSlice *ret,
+                       GemmaError *err) {
+        if (slice_arg)
+                return gemma3n_slice_from_string(m, slice_arg, ret, err);
+        return slice_from_ffn_units(m, ffn_units, ret, err);
 }

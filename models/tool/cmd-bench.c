@@ -14,6 +14,7 @@
 #include "cpu/cpu-features.h"
 #include "cpu/matmul.h"
 #include "gemma3n/forward.h"
+#include "gemma3n/matformer.h"
 #include "tool.h"
 
 static void help(FILE *out) {
@@ -31,6 +32,7 @@ static void help(FILE *out) {
               "  -r, --repeat N     repetitions of each measurement; median and spread reported [3]\n"
               "  -t, --threads N    compute threads [one per physical core]\n"
               "  --ffn-units K      MatFormer slice: every layer uses its first K FFN units\n"
+              "  --slice NAME|SPEC  MatFormer slice: a preset or a spec ('gemma-model slice --help')\n"
               "  --json             one JSON object on stdout (keys: pp_tps, pp_full_tps, tg_tps,\n"
               "                     bandwidth_gbs, decode_bytes, decode_bound_tps, tg_fraction_of_bound,\n"
               "                     read_bandwidth_gbs, decode_bound_read_tps,\n"
@@ -124,39 +126,6 @@ static void measure_bandwidth_gbs(ThreadPool *pool, double *ret_triad, double *r
         *ret_read = best_read;
 }
 
-/* ---- Weight bytes one decode step reads ----------------------------------------------------- */
-
-static uint64_t rows_bytes(const Tensor *t, uint64_t rows) {
-        return t->row_bytes * rows;
-}
-
-/* Every matrix a decode step multiplies with (the whole LM head included); of the embedding
- * tables only one row each. The KV-sharing layers' own K/V projections are never read. */
-static uint64_t decode_weight_bytes(const Gemma3nModel *m, const Gemma3nSlice *slice) {
-        const Gemma3nHParams *hp = &m->hp;
-        const Gemma3nWeights *w = &m->w;
-        uint64_t bytes = 0;
-
-        bytes += w->token_embd.row_bytes + w->per_layer_token_embd.row_bytes;
-        bytes += rows_bytes(&w->per_layer_model_proj, w->per_layer_model_proj.ne[1]);
-        for (uint32_t j = 0; j + 1 < hp->n_altup; j++)
-                bytes += rows_bytes(&w->altup_proj[j], hp->n_embd) + rows_bytes(&w->altup_unembd_proj[j], hp->n_embd);
-        const Tensor *head = w->has_output ? &w->output : &w->token_embd;
-        bytes += rows_bytes(head, head->ne[1]);
-        for (uint32_t l = 0; l < hp->n_layer; l++) {
-                const Gemma3nLayerWeights *lw = &w->layers[l];
-                const uint64_t F = slice->ffn_units[l];
-                bytes += rows_bytes(&lw->attn_q, lw->attn_q.ne[1]) + rows_bytes(&lw->attn_output, lw->attn_output.ne[1]);
-                if (gemma3n_layer_owns_kv(hp, l))
-                        bytes += rows_bytes(&lw->attn_k, lw->attn_k.ne[1]) + rows_bytes(&lw->attn_v, lw->attn_v.ne[1]);
-                bytes += rows_bytes(&lw->ffn_gate, F) + rows_bytes(&lw->ffn_up, F);
-                bytes += lw->ffn_down.ne[1] * (lw->ffn_down.row_bytes * F / lw->ffn_down.ne[0]);
-                bytes += rows_bytes(&lw->inp_gate, lw->inp_gate.ne[1]) + rows_bytes(&lw->proj, lw->proj.ne[1]);
-                bytes += rows_bytes(&lw->laurel_l, lw->laurel_l.ne[1]) + rows_bytes(&lw->laurel_r, lw->laurel_r.ne[1]);
-        }
-        return bytes;
-}
-
 /* ---- Timed runs -------------------------------------------------------------------------------- */
 
 static int time_prefill(const Gemma3nModel *m, CpuCompute *c, const Gemma3nSlice *slice, const int32_t *tokens,
@@ -193,7 +162,7 @@ static int time_decode(const Gemma3nModel *m, CpuCompute *c, const Gemma3nSlice 
 }
 
 int cmd_bench(int argc, char **argv) {
-        enum { OPT_JSON = 0x100, OPT_FFN_UNITS };
+        enum { OPT_JSON = 0x100, OPT_FFN_UNITS, OPT_SLICE };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "prompt", required_argument, NULL, 'p' },
@@ -201,6 +170,7 @@ int cmd_bench(int argc, char **argv) {
                 { "repeat", required_argument, NULL, 'r' },
                 { "threads", required_argument, NULL, 't' },
                 { "ffn-units", required_argument, NULL, OPT_FFN_UNITS },
+                { "slice", required_argument, NULL, OPT_SLICE },
                 { "json", no_argument, NULL, OPT_JSON },
                 {},
         };
@@ -210,6 +180,7 @@ int cmd_bench(int argc, char **argv) {
         _cleanup_free_ float *logits = NULL;
         uint32_t n_prompt = 512, n_gen = 128, reps = 3, n_threads = 0, ffn_units = 0;
         bool json = false;
+        const char *slice_arg = NULL;
         GemmaError err = { 0 };
         Gemma3nSlice slice;
         int c, k = 0;
@@ -222,6 +193,7 @@ int cmd_bench(int argc, char **argv) {
                 case 'r': k = parse_u32("--repeat", optarg, 1, 1000, &reps); break;
                 case 't': k = parse_u32("--threads", optarg, 1, 1024, &n_threads); break;
                 case OPT_FFN_UNITS: k = parse_u32("--ffn-units", optarg, 1, UINT32_MAX, &ffn_units); break;
+                case OPT_SLICE: slice_arg = optarg; break;
                 case OPT_JSON: json = true; break;
                 default: return EXIT_USAGE;
                 }
@@ -231,10 +203,14 @@ int cmd_bench(int argc, char **argv) {
                 usage_error("bench: expected exactly one MODEL argument");
                 return EXIT_USAGE;
         }
+        if (ffn_units && slice_arg) {
+                usage_error("bench: --ffn-units and --slice cannot be combined");
+                return EXIT_USAGE;
+        }
 
         if (gemma3n_model_load(argv[optind], &m, &err) < 0 || cpu_compute_new(n_threads, &compute, &err) < 0)
                 goto fail;
-        if (slice_from_ffn_units(m, ffn_units, &slice, &err) < 0)
+        if (slice_from_options(m, ffn_units, slice_arg, &slice, &err) < 0)
                 goto fail;
 
         const uint32_t V = m->hp.n_vocab, n_tok = MAX(n_prompt, n_gen + 1);
@@ -253,7 +229,7 @@ int cmd_bench(int argc, char **argv) {
 
         double bandwidth, read_bandwidth;
         measure_bandwidth_gbs(compute->pool, &bandwidth, &read_bandwidth);
-        const uint64_t decode_bytes = decode_weight_bytes(m, &slice);
+        const uint64_t decode_bytes = gemma3n_slice_weight_bytes(m, &slice);
         double *pp = calloc(reps, sizeof(double)), *pp_full = calloc(reps, sizeof(double)), *tg = calloc(reps, sizeof(double));
         if (!pp || !pp_full || !tg) {
                 free(pp), free(pp_full), free(tg);

@@ -21,6 +21,7 @@ static void help(FILE *out) {
               "                    batch (must give the same logits)\n"
               "  --ubatch N        largest batch computed at once; longer inputs are split [512]\n"
               "  --ffn-units K     MatFormer slice: every layer uses its first K FFN units\n"
+              "  --slice NAME|SPEC MatFormer slice: a preset or a spec ('gemma-model slice --help')\n"
               "  --threads N       compute threads [one per physical core]\n"
               "  --top             print the 5 most likely next tokens at every position\n"
               "  -h, --help        show this help\n"
@@ -53,13 +54,14 @@ static void print_top(const float *logits, uint32_t n_vocab, uint32_t pos) {
 }
 
 int cmd_eval(int argc, char **argv) {
-        enum { OPT_TOKENS = 0x100, OPT_LOGITS, OPT_DECODE, OPT_FFN_UNITS, OPT_TOP, OPT_UBATCH, OPT_THREADS };
+        enum { OPT_TOKENS = 0x100, OPT_LOGITS, OPT_DECODE, OPT_FFN_UNITS, OPT_SLICE, OPT_TOP, OPT_UBATCH, OPT_THREADS };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "tokens", required_argument, NULL, OPT_TOKENS },
                 { "logits", required_argument, NULL, OPT_LOGITS },
                 { "decode", no_argument, NULL, OPT_DECODE },
                 { "ffn-units", required_argument, NULL, OPT_FFN_UNITS },
+                { "slice", required_argument, NULL, OPT_SLICE },
                 { "top", no_argument, NULL, OPT_TOP },
                 { "ubatch", required_argument, NULL, OPT_UBATCH },
                 { "threads", required_argument, NULL, OPT_THREADS },
@@ -70,7 +72,7 @@ int cmd_eval(int argc, char **argv) {
         _cleanup_(cpu_compute_freep) CpuCompute *compute = NULL;
         _cleanup_free_ int32_t *tokens = NULL;
         _cleanup_free_ float *logits = NULL;
-        const char *tokens_arg = NULL, *logits_path = NULL;
+        const char *tokens_arg = NULL, *logits_path = NULL, *slice_arg = NULL;
         uint32_t ffn_units = 0, ubatch = 512, n_threads = 0;
         bool decode = false, top = false;
         GemmaError err = { 0 };
@@ -85,6 +87,7 @@ int cmd_eval(int argc, char **argv) {
                 case OPT_LOGITS: logits_path = optarg; break;
                 case OPT_DECODE: decode = true; break;
                 case OPT_FFN_UNITS: k = parse_u32("--ffn-units", optarg, 1, UINT32_MAX, &ffn_units); break;
+                case OPT_SLICE: slice_arg = optarg; break;
                 case OPT_TOP: top = true; break;
                 case OPT_UBATCH: k = parse_u32("--ubatch", optarg, 1, 65536, &ubatch); break;
                 case OPT_THREADS: k = parse_u32("--threads", optarg, 1, 1024, &n_threads); break;
@@ -94,6 +97,10 @@ int cmd_eval(int argc, char **argv) {
                 return EXIT_USAGE;
         if (optind + 1 != argc) {
                 usage_error("eval: expected exactly one MODEL argument");
+                return EXIT_USAGE;
+        }
+        if (ffn_units && slice_arg) {
+                usage_error("eval: --ffn-units and --slice cannot be combined");
                 return EXIT_USAGE;
         }
         if (!tokens_arg) {
@@ -113,9 +120,10 @@ int cmd_eval(int argc, char **argv) {
 
         if (gemma3n_model_load(argv[optind], &m, &err) < 0 || cpu_compute_new(n_threads, &compute, &err) < 0)
                 goto fail;
-        if (slice_from_ffn_units(m, ffn_units, &slice, &err) < 0)
+        if (slice_from_options(m, ffn_units, slice_arg, &slice, &err) < 0)
                 goto fail;
-        if (gemma3n_kv_cache_new(m, (uint32_t) n_tokens, decode ? 1 : ubatch, &kv, &err) < 0)
+        /* Shaped for the slice: a skipped layer that owns KV keeps nothing. */
+        if (gemma3n_kv_cache_new_for_slice(m, &slice, (uint32_t) n_tokens, decode ? 1 : ubatch, &kv, &err) < 0)
                 goto fail;
 
         const uint32_t V = m->hp.n_vocab;

@@ -39,6 +39,7 @@ static void help(FILE *out) {
               "  --seed N               random seed; the same seed gives the same text [0]\n"
               "  --stop TEXT            stop before this text (never printed); repeatable, up to 16\n"
               "  --ffn-units K          MatFormer slice: every layer uses its first K FFN units\n"
+              "  --slice NAME|SPEC      MatFormer slice: a preset or a spec ('gemma-model slice --help')\n"
               "  --threads N            compute threads [one per physical core]\n"
               "  --stats                print prompt tokens, time to first token, prefill and decode\n"
               "                         tokens/s and the finish reason to standard error\n"
@@ -61,7 +62,7 @@ static int emit_stdout(void *userdata, const char *text, size_t len) {
 int cmd_generate(int argc, char **argv) {
         enum { OPT_SYSTEM = 0x100, OPT_RAW, OPT_MAX_TOKENS, OPT_CONTEXT, OPT_TEMPERATURE, OPT_TOP_K, OPT_TOP_P,
                OPT_MIN_P, OPT_REPEAT_PENALTY, OPT_PRESENCE_PENALTY, OPT_REPEAT_LAST_N, OPT_SEED, OPT_STOP,
-               OPT_FFN_UNITS, OPT_THREADS, OPT_STATS };
+               OPT_FFN_UNITS, OPT_SLICE, OPT_THREADS, OPT_STATS };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "system", required_argument, NULL, OPT_SYSTEM },
@@ -78,6 +79,7 @@ int cmd_generate(int argc, char **argv) {
                 { "seed", required_argument, NULL, OPT_SEED },
                 { "stop", required_argument, NULL, OPT_STOP },
                 { "ffn-units", required_argument, NULL, OPT_FFN_UNITS },
+                { "slice", required_argument, NULL, OPT_SLICE },
                 { "threads", required_argument, NULL, OPT_THREADS },
                 { "stats", no_argument, NULL, OPT_STATS },
                 {},
@@ -87,7 +89,7 @@ int cmd_generate(int argc, char **argv) {
         _cleanup_(tokenizer_freep) Tokenizer *tok = NULL;
         _cleanup_free_ char *prompt_text = NULL, *rendered = NULL;
         _cleanup_free_ int32_t *ids = NULL;
-        const char *system = NULL, *stops[MAX_STOPS];
+        const char *system = NULL, *slice_arg = NULL, *stops[MAX_STOPS];
         size_t n_stops = 0, n_ids = 0;
         bool raw = false, stats = false;
         uint32_t n_threads = 0, ffn_units = 0, n_ctx = 4096;
@@ -123,6 +125,7 @@ int cmd_generate(int argc, char **argv) {
                                 stops[n_stops++] = optarg;
                         break;
                 case OPT_FFN_UNITS: k = parse_u32("--ffn-units", optarg, 1, UINT32_MAX, &ffn_units); break;
+                case OPT_SLICE: slice_arg = optarg; break;
                 case OPT_THREADS: k = parse_u32("--threads", optarg, 1, 1024, &n_threads); break;
                 case OPT_STATS: stats = true; break;
                 default: return EXIT_USAGE;
@@ -131,6 +134,10 @@ int cmd_generate(int argc, char **argv) {
                 return EXIT_USAGE;
         if (optind + 2 != argc) {
                 usage_error("generate: expected MODEL and PROMPT (or '-' to read it from standard input)");
+                return EXIT_USAGE;
+        }
+        if (ffn_units && slice_arg) {
+                usage_error("generate: --ffn-units and --slice cannot be combined");
                 return EXIT_USAGE;
         }
         if (raw && system) {
@@ -157,7 +164,7 @@ int cmd_generate(int argc, char **argv) {
         if (gemma3n_model_load(argv[optind], &m, &err) < 0 || tokenizer_load(m->file, &tok, &err) < 0 ||
             cpu_compute_new(n_threads, &compute, &err) < 0)
                 goto fail;
-        if (slice_from_ffn_units(m, ffn_units, &slice, &err) < 0)
+        if (slice_from_options(m, ffn_units, slice_arg, &slice, &err) < 0)
                 goto fail;
         gp.slice = &slice;
         gp.n_ctx = MIN(n_ctx, m->hp.n_ctx_train);

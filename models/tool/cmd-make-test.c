@@ -18,7 +18,8 @@ static void help(FILE *out) {
               "activations stay near unit size. The same options and seed give the same file.\n"
               "\n"
               "Options (defaults in brackets):\n"
-              "  --preset e2b|small  start from the real E2B dimensions, or the small test shape [small]\n"
+              "  --preset e2b|e4b|small\n"
+              "                      start from the real E2B or E4B dimensions, or the small test shape [small]\n"
               "  --seed N            random seed [1]\n"
               "  --hidden N          hidden size [64]\n"
               "  --layers N          decoder layers [8]\n"
@@ -32,7 +33,7 @@ static void help(FILE *out) {
               "  --kv-shared N       top layers that reuse earlier layers' KV [2]\n"
               "  --sparse-layers N   first layers with gaussian top-k activation sparsity [3]\n"
               "  --context N         context_length key [4096]\n"
-              "  --type T            matrix type: f32, f16, bf16, q8_0, q4_0 [f32; e2b: q4_0]\n"
+              "  --type T            matrix type: f32, f16, bf16, q8_0, q4_0 [f32; e2b, e4b: q4_0]\n"
               "  --ple-type T        type of the per-layer embedding table [same as --type]\n"
               "  --tokenizer-json PATH\n"
               "                      write the vocabulary of a Hugging Face tokenizer.json (the Gemma one:\n"
@@ -98,8 +99,10 @@ int cmd_make_test(int argc, char **argv) {
                 if (strcmp(argv[i], "--preset") == 0) {
                         if (strcmp(argv[i + 1], "e2b") == 0)
                                 gemma3n_test_spec_e2b(&spec);
+                        else if (strcmp(argv[i + 1], "e4b") == 0)
+                                gemma3n_test_spec_e4b(&spec);
                         else if (strcmp(argv[i + 1], "small") != 0) {
-                                usage_error("--preset: '%s' is not a preset (e2b, small)", argv[i + 1]);
+                                usage_error("--preset: '%s' is not a preset (e2b, e4b, small)", argv[i + 1]);
                                 return EXIT_USAGE;
                         }
                 }

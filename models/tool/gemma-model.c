@@ -16,6 +16,8 @@ static void help(FILE *out) {
               "  tokenize MODEL TEXT encode text to token ids with the model's vocabulary (--decode: back)\n"
               "  generate MODEL TEXT stream text generated from a prompt (chat template, sampling, stop strings)\n"
               "  bench MODEL         prompt and generation speed against the memory-bandwidth bound\n"
+              "  slice MODEL OUT     export a MatFormer slice (preset or spec) as a model file; --list\n"
+              "                      shows the presets"
               "\n"
               "Run 'gemma-model COMMAND --help' for the options of a command.\n"
               "\n"
@@ -34,6 +36,7 @@ int main(int argc, char **argv) {
                 { "tokenize", cmd_tokenize },
                 { "bench", cmd_bench },
                 { "generate", cmd_generate },
+                { "slice", cmd_slice },
         };
 
         if (argc < 2) {

@@ -14,6 +14,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
+int cmd_slice(int argc, char **argv);
 
 /* Reads a Hugging Face tokenizer.json into the arrays make-test writes (tokenizer-json.c says
  * how each is derived). Without with_merges the vocabulary is written with scores only, as
@@ -45,6 +46,9 @@ typedef struct Gemma3nModel Gemma3nModel;
 typedef struct Gemma3nSlice Gemma3nSlice;
 typedef struct GemmaError GemmaError;
 int slice_from_ffn_units(const Gemma3nModel *m, uint32_t ffn_units, Gemma3nSlice *ret, GemmaError *err);
+/* --ffn-units K or --slice NAME|SPEC (slice_arg NULL: not given); the caller has refused both. */
+int slice_from_options(const Gemma3nModel *m, uint32_t ffn_units, const char *slice_arg, Gemma3nSlice *ret,
+                       GemmaError *err);
 
 /* Exit codes (documented in --help). */
 enum {

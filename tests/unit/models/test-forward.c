@@ -12,6 +12,7 @@
 #include "cpu/matmul.h"
 #include "gemma3n/forward.h"
 #include "gemma3n/make-test.h"
+#include "gemma3n/matformer.h"
 #include "harness/test-util.h"
 #include "tensor/type-traits.h"
 
@@ -354,6 +355,139 @@ static void test_slice_validate_rejects_bad_widths(void **state) {
         fixture_free(fx);
 }
 
+/* A slice with skipped layers (a KV-owning one among them) and mixed widths, on a quantised model,
+ * gives exactly the logits of the model file exported without those layers: batch, micro-batches
+ * with the prefill saving, and one token at a time. */
+static void check_skip_slice_equals_export(const Gemma3nTestSpec *spec, const char *slice_spec, uint32_t n_kept) {
+        Fixture *fx = fixture_new(spec);
+        Gemma3nModel *exported = NULL;
+        Gemma3nSlice slice;
+        GemmaError err = { 0 };
+        char out[600];
+        const uint32_t n = 24;
+        int32_t tokens[24];
+
+        random_tokens(tokens, n, spec->n_vocab, 77);
+        if (gemma3n_slice_parse(fx->model, slice_spec, &slice, &err) < 0)
+                fail_msg("%s: %s", slice_spec, err.message);
+        snprintf(out, sizeof(out), "%s/sliced.gguf", fx->dir);
+        if (gemma3n_slice_export(fx->model, &slice, out, &err) < 0)
+                fail_msg("export: %s", err.message);
+        if (gemma3n_model_load(out, &exported, &err) < 0)
+                fail_msg("load export: %s", err.message);
+        assert_int_equal(exported->hp.n_layer, n_kept);
+
+        const size_t total = (size_t) n * spec->n_vocab;
+        float *view = run(fx->model, &slice, tokens, NULL, NULL, n, n, false);
+        float *file = run(exported, NULL, tokens, NULL, NULL, n, n, false);
+        float *view_decode = run(fx->model, &slice, tokens, NULL, NULL, n, 1, true);
+        float *file_decode = run(exported, NULL, tokens, NULL, NULL, n, 1, true);
+        assert_true(test_close_rel("slice view vs exported file", view, file, total, 0));
+        assert_true(test_close_rel("slice view vs exported file, decode", view_decode, file_decode, total, 0));
+        assert_true(test_close_rel("slice decode vs batch", view_decode, view, total, 1e-5));
+
+        /* Last-position logits with the prefill saving, in micro-batches of 5. */
+        float *last_view = calloc(spec->n_vocab, sizeof(float)), *last_file = calloc(spec->n_vocab, sizeof(float));
+        for (int i = 0; i < 2; i++) {
+                KvCache *kv = NULL;
+                const Gemma3nModel *m = i ? exported : fx->model;
+                assert_int_equal(gemma3n_kv_cache_new_for_slice(m, i ? NULL : &slice, n, 5, &kv, &err), 0);
+                Gemma3nBatch b = { .n_tokens = n, .tokens = tokens };
+                assert_int_equal(gemma3n_forward(m, NULL, i ? NULL : &slice, kv, &b, i ? last_file : last_view, &err), 0);
+                kv_cache_free(kv);
+        }
+        assert_true(test_close_rel("prefill saving, view vs file", last_view, last_file, spec->n_vocab, 0));
+        assert_true(test_close_rel("prefill saving vs all logits", last_view, view + (size_t) (n - 1) * spec->n_vocab,
+                                   spec->n_vocab, 0));
+        free(last_view);
+        free(last_file);
+        free(view);
+        free(file);
+        free(view_decode);
+        free(file_decode);
+        gemma3n_model_free(exported);
+        fixture_free(fx);
+}
+
+static void test_slice_skip_equals_exported_model(void **state) {
+        Gemma3nTestSpec spec;
+        gemma3n_test_spec_default(&spec);
+        spec.n_layer = 12;
+        spec.n_kv_shared = 4;          /* 8..11 share: sliding ones read 7, global 9 reads 4 */
+        spec.n_sparse_layers = 4;
+        spec.type = GGML_TYPE_Q8_0;
+        spec.ple_type = GGML_TYPE_Q4_0;
+        spec.seed = 5;
+        /* Layer 1 (sparse, owns KV), 5 (owns KV, read by no one) and 10 (shares) skipped. */
+        check_skip_slice_equals_export(&spec, "ffn=96,64,128,32,64,96,128,32,64;skip=1,5,10", 9);
+        /* The Lab's block (8..9) and a uniform width: the standard key layout. */
+        check_skip_slice_equals_export(&spec, "ffn=64;skip=8-9", 10);
+}
+
+static void test_slice_skip_e4b_preset_equals_export(void **state) {
+        /* E2B cut out of an E4B-shaped model, f16 weights. */
+        Gemma3nTestSpec spec;
+        gemma3n_test_spec_e4b(&spec);
+        spec.n_embd = 64;
+        spec.n_head = 2;
+        spec.n_head_kv = 1;
+        spec.head_dim = 32;
+        spec.n_vocab = 300;
+        spec.sliding_window = 6;
+        spec.n_ctx = 4096;
+        spec.type = GGML_TYPE_F16;
+        spec.ple_type = GGML_TYPE_F16;
+        for (uint32_t l = 0; l < GEMMA3N_MAX_LAYERS; l++)
+                spec.n_ff[l] = 128;
+        check_skip_slice_equals_export(&spec, "ffn=64;skip=20-24", 30);
+}
+
+/* Slices that agree up to the last KV-writing layer share KV: a context computed under one and
+ * continued under the other equals a cold run of the other. A slice-shaped cache refuses a
+ * slice that needs a layer it keeps nothing for. */
+static void test_slice_switch_keeps_kv_when_same_kv(void **state) {
+        Gemma3nTestSpec spec;
+        gemma3n_test_spec_default(&spec);
+        spec.n_layer = 12;
+        spec.n_kv_shared = 4;
+        Fixture *fx = fixture_new(&spec);
+        const Gemma3nModel *m = fx->model;
+        const uint32_t n = 16, V = m->hp.n_vocab;
+        Gemma3nSlice full, top;
+        GemmaError err = { 0 };
+        int32_t tokens[16];
+        KvCache *kv = NULL;
+
+        random_tokens(tokens, n, spec.n_vocab, 31);
+        gemma3n_slice_full(m, &full);
+        assert_int_equal(gemma3n_slice_parse(m, "ffn=128*8,64*4;skip=8-9", &top, &err), 0);
+        assert_true(gemma3n_slice_same_kv(m, &full, &top));
+        float *cold = run(m, &top, tokens, NULL, NULL, n, n, false);
+        float *got = calloc((size_t) 8 * V, sizeof(float));
+        assert_int_equal(gemma3n_kv_cache_new(m, n, 8, &kv, &err), 0);
+        Gemma3nBatch b = { .n_tokens = 8, .tokens = tokens, .logits_all = true };
+        assert_int_equal(gemma3n_forward(m, NULL, &full, kv, &b, got, &err), 0);
+        b.tokens = tokens + 8;
+        assert_int_equal(gemma3n_forward(m, NULL, &top, kv, &b, got, &err), 0);
+        assert_true(test_close_rel("continued under the other slice vs cold", got, cold + (size_t) 8 * V, (size_t) 8 * V,
+                                   1e-5));
+        kv_cache_free(kv);
+
+        Gemma3nSlice skip5;
+        assert_int_equal(gemma3n_slice_parse(m, "skip=5", &skip5, &err), 0);
+        assert_int_equal(gemma3n_kv_cache_new_for_slice(m, &skip5, n, 8, &kv, &err), 0);
+        assert_int_equal(kv->layer_class[5], KV_CLASS_NONE);
+        b.tokens = tokens;
+        assert_int_equal(gemma3n_forward(m, NULL, &full, kv, &b, got, &err), -EINVAL);
+        assert_non_null(strstr(err.message, "keeps nothing for layer 5"));
+        assert_int_equal(kv->n_pos, 0);
+        assert_int_equal(gemma3n_forward(m, NULL, &skip5, kv, &b, got, &err), 0);
+        kv_cache_free(kv);
+        free(cold);
+        free(got);
+        fixture_free(fx);
+}
+
 /* ---- Errors ---------------------------------------------------------------------------------- */
 
 static void test_forward_rejects_bad_token_and_overflow(void **state) {
@@ -493,6 +627,9 @@ int main(void) {
                 cmocka_unit_test(test_forward_embedding_input_changes_output),
                 cmocka_unit_test(test_slice_full_width_equals_full_model),
                 cmocka_unit_test(test_slice_validate_rejects_bad_widths),
+                cmocka_unit_test(test_slice_skip_equals_exported_model),
+                cmocka_unit_test(test_slice_skip_e4b_preset_equals_export),
+                cmocka_unit_test(test_slice_switch_keeps_kv_when_same_kv),
                 cmocka_unit_test(test_forward_rejects_bad_token_and_overflow),
                 cmocka_unit_test(test_make_test_spec_rejects_impossible_sharing),
                 cmocka_unit_test(test_forward_multi_matches_single),
