@@ -1,11 +1,11 @@
 /* MatFormer slices on the daemon side: the presets of the loaded model, the policy (auto or a
  * pinned name) and the power level choosing among them, and handing the choice to the engine.
  *
- * Presets: "full", then the same model with every layer's FFN narrowed to 75 % and to 50 % of
- * its units ("ffn-75", "ffn-50"), each width rounded down to whole blocks of the layer's
- * ffn_down type; a preset the model cannot run is left out. Policy auto maps power levels to
- * slices: full -> "full", reduced -> [slice] reduced (auto: the middle preset), minimal ->
- * [slice] minimal (auto: the smallest). */
+ * Presets come from the engine (models/gemma3n/matformer.h): "full", ffn-75 and ffn-50 for any
+ * model, their layer-skipping variants where the model has the MatFormer Lab's skippable block,
+ * and the official Mix-n-Match configurations for E4B-shaped models — largest first. Policy
+ * auto maps power levels to slices: full -> "full", reduced -> [slice] reduced (auto: the middle
+ * preset), minimal -> [slice] minimal (auto: the smallest). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +13,7 @@
 
 #include "base/alloc.h"
 #include "log.h"
+#include "gemma3n/matformer.h"
 #include "manager-internal.h"
 
 typedef struct ManagerSlice {
@@ -28,23 +29,6 @@ char *const *manager_available_slices(const Manager *m) {
 
 const char *manager_active_slice(const Manager *m) {
         return m->n_slices ? m->slices[m->active_slice].name : "full";
-}
-
-/* Every layer's FFN at percent of its units, whole blocks of ffn_down; false when the model
- * cannot run such a slice. */
-static bool proportional(const Gemma3nModel *model, uint32_t percent, Gemma3nSlice *ret) {
-        gemma3n_slice_full(model, ret);
-        for (uint32_t l = 0; l < model->hp.n_layer; l++) {
-                uint32_t want = (uint32_t) ((uint64_t) model->hp.n_ff[l] * percent / 100);
-                /* 256 covers the K-quant super-blocks and every 32-value block type. */
-                uint32_t units = want / 256 * 256;
-                if (units == 0)
-                        units = want / 32 * 32;
-                if (units == 0)
-                        return false;
-                ret->ffn_units[l] = units;
-        }
-        return gemma3n_slice_validate(model, ret, NULL) >= 0;
 }
 
 void manager_slices_done(Manager *m) {
@@ -64,31 +48,30 @@ static ssize_t slice_index(const Manager *m, const char *name) {
 }
 
 int manager_slices_init(Manager *m) {
-        static const uint32_t percents[] = { 100, 75, 50 };
         const Gemma3nModel *model = engine_model(m->engine);
+        Gemma3nPreset *presets = NULL;
+        size_t n = 0;
+        GemmaError err = {};
 
         manager_slices_done(m);
-        m->slices = new0(ManagerSlice, ELEMENTSOF(percents));
-        m->slice_names = new0(char *, ELEMENTSOF(percents) + 1);
+        if (gemma3n_presets(model, &presets, &n, &err) < 0) {
+                log_warning("%s", gemma_error_message(&err));
+                return -ENOMEM;
+        }
+        m->slices = new0(ManagerSlice, n);
+        m->slice_names = new0(char *, n + 1);
         if (!m->slices || !m->slice_names) {
+                free(presets);
                 manager_slices_done(m);
                 return -ENOMEM;
         }
-        for (size_t i = 0; i < ELEMENTSOF(percents); i++) {
+        for (size_t i = 0; i < n; i++) {
                 ManagerSlice *s = &m->slices[m->n_slices];
-                if (percents[i] == 100) {
-                        gemma3n_slice_full(model, &s->slice);
-                        snprintf(s->name, sizeof(s->name), "full");
-                } else if (proportional(model, percents[i], &s->slice)) {
-                        snprintf(s->name, sizeof(s->name), "ffn-%u", percents[i]);
-                } else
-                        continue;
-                /* A preset no narrower than the one before it adds nothing. */
-                if (m->n_slices > 0 && memcmp(&s->slice, &m->slices[m->n_slices - 1].slice, sizeof(s->slice)) == 0)
-                        continue;
-                m->slice_names[m->n_slices] = s->name;
-                m->n_slices++;
+                snprintf(s->name, sizeof(s->name), "%s", presets[i].name);
+                s->slice = presets[i].slice;
+                m->slice_names[m->n_slices++] = s->name;
         }
+        free(presets);
         if (strcmp(m->slice_policy, "auto") != 0 && slice_index(m, m->slice_policy) < 0) {
                 log_warning("slice policy '%s' names no slice of this model (%s...); using auto", m->slice_policy,
                             m->slices[0].name);

@@ -268,7 +268,8 @@ int sequence_set_slice(Sequence *s, const Gemma3nSlice *slice, GemmaError *err) 
                 gemma3n_slice_full(s->model, &want);
         if (memcmp(&want, &s->slice, sizeof(want)) == 0)
                 return 0;
-        if (s->kv->n_pos > 0) {
+        /* Slices that agree up to the last KV-writing layer computed the same KV: keep it. */
+        if (s->kv->n_pos > 0 && !gemma3n_slice_same_kv(s->model, &s->slice, &want)) {
                 /* KV computed by another slice is never mixed in: the whole context is queued
                  * again, in front of what was waiting, and recomputed by the new slice. */
                 const uint32_t n = s->kv->n_pos;
