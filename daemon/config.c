@@ -30,6 +30,7 @@ typedef enum ConfigType {
         CONFIG_TYPE_BOOL,
         CONFIG_TYPE_PATH,         /* char *; relative values are resolved against the file's directory */
         CONFIG_TYPE_SLICE_POLICY, /* char *; "auto" or a slice name */
+        CONFIG_TYPE_SLICE_SPEC,   /* char *; a slice spec, checked against the model when it loads */
 } ConfigType;
 
 typedef struct ConfigKey {
@@ -61,6 +62,7 @@ static const ConfigKey config_keys[] = {
         { "slice", "policy", CONFIG_TYPE_SLICE_POLICY, offsetof(Config, slice_policy), 0, 0, 0, "auto" },
         { "slice", "reduced", CONFIG_TYPE_SLICE_POLICY, offsetof(Config, slice_reduced), 0, 0, 0, "auto" },
         { "slice", "minimal", CONFIG_TYPE_SLICE_POLICY, offsetof(Config, slice_minimal), 0, 0, 0, "auto" },
+        { "slice", "custom", CONFIG_TYPE_SLICE_SPEC, offsetof(Config, slice_custom), 0, 0, 0, NULL },
         { "power", "upower", CONFIG_TYPE_BOOL, offsetof(Config, power_upower), 1, 0, 1, NULL },
         { "power", "thermal", CONFIG_TYPE_BOOL, offsetof(Config, power_thermal), 1, 0, 1, NULL },
         { "power", "pressure", CONFIG_TYPE_BOOL, offsetof(Config, power_pressure), 1, 0, 1, NULL },
@@ -110,7 +112,7 @@ int config_init(Config *c) {
 }
 
 static bool key_is_string(const ConfigKey *k) {
-        return k->type == CONFIG_TYPE_PATH || k->type == CONFIG_TYPE_SLICE_POLICY;
+        return k->type == CONFIG_TYPE_PATH || k->type == CONFIG_TYPE_SLICE_POLICY || k->type == CONFIG_TYPE_SLICE_SPEC;
 }
 
 void config_done(Config *c) {
@@ -279,6 +281,18 @@ static int parse_bool(const char *s, bool *ret) {
         return -EINVAL;
 }
 
+/* A slice spec's characters ("ffn=75%;skip=20-24", "ffn=8192*4,4096*26"); the model checks the
+ * rest when it loads. */
+static bool slice_spec_valid(const char *s) {
+        size_t n = strlen(s);
+        if (n == 0 || n > 512)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_=;,%*", s[i]))
+                        return false;
+        return true;
+}
+
 static bool slice_name_valid(const char *s) {
         size_t n = strlen(s);
         if (n == 0 || n > CONFIG_SLICE_NAME_MAX)
@@ -394,8 +408,12 @@ static int parser_set_value(Parser *p, const ConfigKey *k, const char *value) {
                 return 1;
         case CONFIG_TYPE_PATH:
                 return parser_set_path(p, k, value);
+        case CONFIG_TYPE_SLICE_SPEC:
         case CONFIG_TYPE_SLICE_POLICY: {
-                if (!streq(value, "auto") && !slice_name_valid(value))
+                if (k->type == CONFIG_TYPE_SLICE_SPEC && !slice_spec_valid(value))
+                        return parser_fail(p, "[%s] %s = '%.80s' is not a slice spec such as ffn=75%%;skip=20-24 "
+                                           "(1..512 of A-Z a-z 0-9 . _ - = ; , %% *)", k->section, k->key, value);
+                if (k->type == CONFIG_TYPE_SLICE_POLICY && !streq(value, "auto") && !slice_name_valid(value))
                         return parser_fail(p, "[%s] %s = '%.80s' is neither 'auto' nor a slice name (1..%d of "
                                            "A-Z a-z 0-9 . _ -)", k->section, k->key, value,
                                            CONFIG_SLICE_NAME_MAX);

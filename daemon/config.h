@@ -39,6 +39,7 @@ typedef struct Config {
                                            * auto = the middle of the model's presets */
         char *slice_minimal;              /* minimal = auto: the slice for "minimal" power (battery
                                            * low, power-saver, thermal, pressure); auto = the smallest */
+        char *slice_custom;               /* custom = (none): a slice spec, offered as slice "custom" */
         /* [power] */
         bool power_upower;                /* upower = true: UPower and power-profiles-daemon */
         bool power_thermal;               /* thermal = true: thermal zones */

@@ -78,6 +78,7 @@ struct Manager {
         char *slice_policy;           /* "auto" or a slice name */
         struct ManagerSlice *slices;  /* presets of the loaded model, largest first */
         size_t n_slices;
+        size_t n_presets;             /* the first n_presets of slices; a custom one may follow */
         char **slice_names;           /* NULL-terminated, for AvailableSlices */
         size_t active_slice;          /* index into slices */
         bool engine_slice_set;        /* the engine was told about active_slice */

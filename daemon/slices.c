@@ -36,7 +36,7 @@ void manager_slices_done(Manager *m) {
         m->slices = NULL;
         free(m->slice_names);
         m->slice_names = NULL;
-        m->n_slices = 0;
+        m->n_slices = m->n_presets = 0;
         m->active_slice = 0;
 }
 
@@ -58,8 +58,8 @@ int manager_slices_init(Manager *m) {
                 log_warning("%s", gemma_error_message(&err));
                 return -ENOMEM;
         }
-        m->slices = new0(ManagerSlice, n);
-        m->slice_names = new0(char *, n + 1);
+        m->slices = new0(ManagerSlice, n + 1);
+        m->slice_names = new0(char *, n + 2);
         if (!m->slices || !m->slice_names) {
                 free(presets);
                 manager_slices_done(m);
@@ -72,6 +72,18 @@ int manager_slices_init(Manager *m) {
                 m->slice_names[m->n_slices++] = s->name;
         }
         free(presets);
+        m->n_presets = m->n_slices;
+        /* A slice of the user's own, from gemmad.conf: checked against this model now. */
+        if (m->config->slice_custom) {
+                ManagerSlice *s = &m->slices[m->n_slices];
+                if (gemma3n_slice_parse(model, m->config->slice_custom, &s->slice, &err) < 0)
+                        log_warning("[slice] custom = %s does not fit this model, ignoring: %s", m->config->slice_custom,
+                                    gemma_error_message(&err));
+                else {
+                        snprintf(s->name, sizeof(s->name), "custom");
+                        m->slice_names[m->n_slices++] = s->name;
+                }
+        }
         if (strcmp(m->slice_policy, "auto") != 0 && slice_index(m, m->slice_policy) < 0) {
                 log_warning("slice policy '%s' names no slice of this model (%s...); using auto", m->slice_policy,
                             m->slices[0].name);
@@ -95,10 +107,11 @@ static size_t slice_for_level(const Manager *m, PowerLevel level) {
                 if (i >= 0)
                         return (size_t) i;
         }
+        /* auto picks among the presets (largest first), never the custom slice. */
         if (level == POWER_LEVEL_REDUCED)
-                return m->n_slices / 2;
+                return m->n_presets / 2;
         if (level == POWER_LEVEL_MINIMAL)
-                return m->n_slices - 1;
+                return m->n_presets - 1;
         return 0;
 }
 

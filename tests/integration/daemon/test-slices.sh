@@ -22,7 +22,9 @@ track $!
 poll_until "the UPower mock" busctl --system status org.freedesktop.UPower
 mkdir -p "$DIR/sysfs"
 
-GEMMAD_CONF="[power]
+GEMMAD_CONF="[slice]
+custom = ffn=96
+[power]
 sysfs_root = $DIR/sysfs
 down_delay_ms = 200
 up_dwell_ms = 1000
@@ -31,7 +33,7 @@ start_gemmad "$SMALL_MODEL"
 M="org.gemmad.Gemmad1 /org/gemmad/Gemmad1 org.gemmad.Gemmad1.Manager"
 slices=$(busctl --address="$BUS_ADDRESS" get-property $M AvailableSlices)
 check "presets: $slices"
-[ "$slices" = 'as 3 "full" "ffn-75" "ffn-50"' ] || fail "AvailableSlices is $slices"
+[ "$slices" = 'as 4 "full" "ffn-75" "ffn-50" "custom"' ] || fail "AvailableSlices is $slices"
 poll_until "SliceReason ac" sh -c "[ \"\$(busctl --address=$BUS_ADDRESS get-property $M SliceReason)\" = 's \"ac\"' ]"
 [ "$(propval ActiveSlice)" = full ] || fail "on AC the slice is $(propval ActiveSlice)"
 ok "on AC: full"
@@ -56,6 +58,13 @@ client generate "Tell me about pipes" -o max_tokens=u:12 -o seed=t:3 -o cache_sc
 cmp -s "$DIR/after" "$DIR/pinned" || fail "the answer after the switch differs from a pinned cold run"
 cmp -s "$DIR/before" "$DIR/after" && fail "the slices gave the same answer: was the slice really switched?"
 ok "identical to the pinned run, different from the full model's"
+
+check "the custom slice from gemmad.conf can be pinned"
+busctl --address="$BUS_ADDRESS" call $M SetSlicePolicy s custom
+[ "$(propval ActiveSlice)" = custom ] || fail "ActiveSlice is $(propval ActiveSlice)"
+client generate "Tell me about pipes" -o max_tokens=u:12 -o seed=t:3 > "$DIR/custom" || fail "Generate failed"
+cmp -s "$DIR/custom" "$DIR/before" && fail "the custom slice answered like the full model"
+ok "custom is active and answers differently from full"
 
 check "a pinned policy ignores the power state"
 busctl --address="$BUS_ADDRESS" call $M SetSlicePolicy s full

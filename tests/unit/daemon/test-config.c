@@ -107,6 +107,7 @@ static void test_config_init_defaults(void **state) {
         assert_int_equal(c.kv_cache_mib, 1024);
         assert_string_equal(c.slice_reduced, "auto");
         assert_string_equal(c.slice_minimal, "auto");
+        assert_null(c.slice_custom);
         assert_true(c.power_upower && c.power_thermal && c.power_pressure);
         assert_string_equal(c.power_sysfs_root, "/");
         assert_int_equal(c.power_poll_ms, 2000);
@@ -665,7 +666,7 @@ static void test_config_example_file(void **state) {
         }
         fclose(in);
         assert_int_equal(fclose(out), 0);
-        assert_int_equal(n_keys, 25);
+        assert_int_equal(n_keys, 26);
 
         assert_int_equal(config_init(&c), 0);
         assert_int_equal(config_init(&def), 0);
@@ -684,6 +685,7 @@ static void test_config_example_file(void **state) {
         assert_int_equal(c.kv_cache_mib, def.kv_cache_mib);
         assert_string_equal(c.slice_reduced, def.slice_reduced);
         assert_string_equal(c.slice_minimal, def.slice_minimal);
+        assert_string_equal(c.slice_custom, "ffn=75%");
         assert_int_equal(c.power_upower, def.power_upower);
         assert_int_equal(c.power_thermal, def.power_thermal);
         assert_int_equal(c.power_pressure, def.power_pressure);
@@ -705,8 +707,20 @@ static void test_config_example_file(void **state) {
         free(text);
 }
 
+static void test_config_slice_custom(void **state) {
+        GemmaError err = { 0 };
+        Config c;
+        assert_int_equal(config_init(&c), 0);
+        assert_int_equal(load(&c, "[slice]\ncustom = ffn=75%;skip=20-24\n", &err), 0);
+        assert_string_equal(c.slice_custom, "ffn=75%;skip=20-24");
+        config_done(&c);
+        load_fails("[slice]\ncustom = ffn=75% skip\n", 2, "custom", "slice spec", NULL);
+        load_fails("[slice]\ncustom = ffn=<1>\n", 2, "custom", "slice spec", NULL);
+}
+
 int main(int argc, char *argv[]) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_config_slice_custom),
                 cmocka_unit_test(test_config_init_defaults),
                 cmocka_unit_test(test_config_load_string_empty),
                 cmocka_unit_test(test_config_load_string_every_key),
