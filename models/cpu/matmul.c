@@ -60,8 +60,16 @@ typedef struct MatmulJob {
 static void matmul_part(void *userdata, uint32_t part, uint32_t n_parts) {
         const MatmulJob *j = userdata;
         size_t begin = j->n_out * part / n_parts, end = j->n_out * (part + 1) / n_parts;
+        /* Reading only the first n_in columns of each row (a MatFormer slice of ffn_down) breaks
+         * the sequential stream the hardware prefetcher follows: ask for the next row's start. */
+        const bool partial_rows = j->n_in < j->w->ne[0];
         for (size_t o = begin; o < end; o++) {
                 const void *row = tensor_row(j->w, o);
+                if (partial_rows && o + 1 < end) {
+                        const char *next = tensor_row(j->w, o + 1);
+                        for (int k = 0; k < 8; k++)
+                                __builtin_prefetch(next + 64 * k);
+                }
                 for (size_t t = 0; t < j->n_tokens; t++)
                         j->kernel->dot(j->n_in, row, j->act + t * j->act_stride, &j->y[t * j->y_stride + o]);
         }
@@ -76,6 +84,7 @@ void matmul(CpuCompute *c, const Tensor *w, size_t n_out, size_t n_in, const flo
         assert(kernel && n_out <= w->ne[1] && n_in <= w->ne[0]);
         MatmulJob job = { .kernel = kernel, .w = w, .n_out = n_out, .n_in = n_in, .n_tokens = n_tokens,
                           .y = y, .y_stride = y_stride };
+
 
         if (kernel->act == ACT_F32) {
                 job.act = (const uint8_t *) x;
