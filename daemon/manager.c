@@ -238,7 +238,7 @@ int manager_generate(Manager *m, const char *owner, const char *prompt, const Re
         if (prompt_render(engine_tokenizer(m->engine), &t, &ids, &n, err) < 0)
                 return -1;
         _cleanup_free_ char *key = NULL;
-        if (request_cache_key(options, request_cache_scope(options), owner, manager_active_slice(m), &key) < 0)
+        if (request_cache_key(options, request_cache_scope(options), owner, &key) < 0)
                 return daemon_error_set(err, DAEMON_ERROR_NO_MEMORY, "out of memory");
         return manager_submit(m, REQUEST_GENERATE, NULL, owner, ++m->next_sequence_id, n_ctx, &ids, n, &turn, true, key,
                               sink, ret, err);

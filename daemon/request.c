@@ -110,16 +110,15 @@ CacheScope request_cache_scope(const RequestOptions *o) {
         return o->caller_sandboxed ? CACHE_SCOPE_APP : CACHE_SCOPE_USER;
 }
 
-int request_cache_key(const RequestOptions *o, CacheScope scope, const char *owner, const char *slice, char **ret) {
+int request_cache_key(const RequestOptions *o, CacheScope scope, const char *owner, char **ret) {
         int r = 0;
         *ret = NULL;
         switch (scope) {
         case CACHE_SCOPE_USER:
-                r = asprintf(ret, "user\n%s", slice);
+                r = asprintf(ret, "user");
                 break;
         case CACHE_SCOPE_APP:
-                r = o->caller_app ? asprintf(ret, "app:%s\n%s", o->caller_app, slice)
-                                  : asprintf(ret, "connection:%s\n%s", owner, slice);
+                r = o->caller_app ? asprintf(ret, "app:%s", o->caller_app) : asprintf(ret, "connection:%s", owner);
                 break;
         default:
                 return 0;

@@ -60,10 +60,11 @@ int request_options_merge(RequestOptions *dst, const RequestOptions *src);
 /* The scope a request's KV may be shared in: the option, else app for sandboxed callers and
  * user for the rest. */
 CacheScope request_cache_scope(const RequestOptions *o);
-/* The prefix-cache key of that scope and a slice: NULL for private (never shared), else
- * "user\n<slice>" or "app:<app id>\n<slice>" (a caller of unknown app id gets a key of its own
- * connection). Returns 0 and sets *ret (newly allocated or NULL), or -ENOMEM. */
-int request_cache_key(const RequestOptions *o, CacheScope scope, const char *owner, const char *slice, char **ret);
+/* The sharing scope of a request's KV for the prefix cache: NULL for private (never shared),
+ * else "user" or "app:<app id>" (a caller of unknown app id gets a scope of its own connection).
+ * The engine adds the exact slice the KV is computed with. Returns 0 and sets *ret (newly
+ * allocated or NULL), or -ENOMEM. */
+int request_cache_key(const RequestOptions *o, CacheScope scope, const char *owner, char **ret);
 
 /* Sampling defaults of the daemon: what a request without sampling options gets. */
 #define REQUEST_DEFAULT_TEMPERATURE 1.0

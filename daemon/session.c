@@ -153,9 +153,8 @@ int session_prompt(Session *s, const char *text, const RequestOptions *options, 
                                         n, s->n_ctx > s->n_past + 1 ? s->n_ctx - s->n_past - 1 : 0, s->n_past,
                                         s->n_ctx);
 
-        /* The key names the slice in use now: KV of another slice is never shared. */
         _cleanup_free_ char *key = NULL;
-        if (request_cache_key(&s->defaults, s->cache_scope, s->owner, manager_active_slice(m), &key) < 0)
+        if (request_cache_key(&s->defaults, s->cache_scope, s->owner, &key) < 0)
                 return daemon_error_set(err, DAEMON_ERROR_NO_MEMORY, "out of memory");
         Request *r;
         if (manager_submit(m, generate ? REQUEST_PROMPT : REQUEST_APPEND, s, s->owner, s->sequence_id, s->n_ctx, &ids, n,

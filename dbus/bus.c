@@ -73,6 +73,8 @@ static int on_caller_gone(sd_bus_track *track, void *userdata) {
         /* Nobody is left to read the answer: stop computing it. */
         if (c->request && c->b->manager)
                 manager_cancel_request(c->b->manager, c->request);
+        /* Done with it: a track handler that keeps its (now empty) track is run again at once. */
+        c->track = sd_bus_track_unref(c->track);
         return 0;
 }
 
@@ -182,6 +184,12 @@ static void call_finished(Request *r, const EngineResult *result, void *userdata
         BusCall *c = userdata;
         c->result = *result;
         c->request = NULL;
+        /* The session is free for its next request while this reply waits for its reader. */
+        if (c->session) {
+                if (c->session->fd_call == c)
+                        c->session->fd_call = NULL;
+                c->session = NULL;
+        }
         if (c->fd) {
                 /* Reply once the reader has everything, so the reply never overtakes the text. */
                 (void) fd_stream_drain(c->fd, 10 * 1000 * 1000ULL, call_drained, c);
@@ -284,8 +292,17 @@ Bus *bus_free(Bus *b) {
                 sd_bus_message_unref(p->message);
                 free(p);
         }
-        while (b->calls)
-                bus_call_free(b->calls);
+        /* Every call gets its one reply, also when the loop ends before its request or its
+         * reader did. */
+        while (b->calls) {
+                BusCall *c = b->calls;
+                if (c->request)
+                        (void) sd_bus_reply_method_errorf(c->message, GEMMAD_ERROR_CANCELLED,
+                                                          "The request was cancelled: gemmad is shutting down.");
+                else
+                        reply_call(c);
+                bus_call_free(c);
+        }
         sd_bus_slot_unref(b->manager_slot);
         sd_bus_slot_unref(b->session_slot);
         sd_bus_slot_unref(b->session_enum_slot);

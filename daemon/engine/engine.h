@@ -81,7 +81,7 @@ typedef struct EngineJob {
         bool generate;                /* false: prefill only (Append) */
         TurnParams turn;              /* generate: stop strings are copied */
         bool release_after;           /* drop the sequence when the request ends (one-shot) */
-        const char *cache_key;        /* prefix-cache scope and slice; NULL: private (copied) */
+        const char *cache_key;        /* prefix-cache scope ("user", "app:<id>"); NULL: private (copied) */
 } EngineJob;
 
 typedef struct Engine Engine;

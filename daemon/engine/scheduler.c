@@ -11,6 +11,7 @@
 
 #include "base/alloc.h"
 #include "engine/engine-internal.h"
+#include "gemma3n/matformer.h"
 
 /* Decode rows per step: bounds the time of one step (the watchdog, and the latency of the
  * prefill chunk waiting behind them). */
@@ -72,13 +73,26 @@ static void flush_text(Engine *e, Slot *s) {
 
 /* ---- finishing ---- */
 
+/* The prefix-cache key of a request's scope and the exact slice the KV is computed with: KV of
+ * two slices is never shared, whatever they are called on the bus. NULL: private, or no memory
+ * (then nothing is cached, which is always correct). */
+static char *cache_key(const Engine *e, const char *scope, const Gemma3nSlice *slice) {
+        if (!scope)
+                return NULL;
+        _cleanup_free_ char *spec = gemma3n_slice_format(e->model, slice);
+        char *key = NULL;
+        if (!spec || asprintf(&key, "%s\n%s", scope, spec) < 0)
+                return NULL;
+        return key;
+}
+
 static void remember_prefix(Engine *e, Slot *s) {
-        const char *key = s->job->cache_key;
         uint32_t n;
-        if (!key || !s->seq)
+        if (!s->job->cache_key || !s->seq)
                 return;
+        _cleanup_free_ char *key = cache_key(e, s->job->cache_key, sequence_slice(s->seq));
         const int32_t *history = sequence_history(s->seq, &n);
-        if (history)
+        if (key && history)
                 (void) prefix_cache_insert(e->prefix, key, history, n, sequence_kv(s->seq));
 }
 
@@ -86,8 +100,10 @@ static void finish(Engine *e, Slot *s, EngineResult *r) {
         /* n_prompt counts the whole prompt; n_cached the part the prefix cache served. */
         r->n_cached = s->n_cached;
         r->n_prompt += s->n_cached;
+        /* Positions the next request must find room after: computed ones, and tokens a cancelled
+         * turn left queued (they are computed before anything that comes next). */
         if (s->seq)
-                r->n_past = sequence_n_past(s->seq);
+                r->n_past = sequence_n_past(s->seq) + sequence_n_queued(s->seq);
         if (r->finish != ENGINE_FINISH_ERROR)
                 remember_prefix(e, s);
         engine_slot_finish_job(e, s, r);
@@ -128,12 +144,20 @@ static bool start_job(Engine *e, Slot *s) {
         }
         const int32_t *tokens = job->tokens;
         size_t n = job->n_tokens;
-        /* A fresh sequence may start from a cached prefix; one token at least is computed, for
-         * the logits of the last. */
+        /* A fresh sequence may start from a cached prefix computed by the active slice; one
+         * token at least is computed, for the logits of the last. */
         if (sequence_n_past(s->seq) == 0 && sequence_n_queued(s->seq) == 0 && s->job->cache_key && n > 1) {
-                uint32_t hit = prefix_cache_attach(e->prefix, s->job->cache_key, tokens, (uint32_t) n,
-                                                   (uint32_t) n - 1, sequence_kv(s->seq));
+                _cleanup_free_ char *key = cache_key(e, s->job->cache_key, &e->slice);
+                if (sequence_set_slice(s->seq, &e->slice, &err) < 0) {
+                        finish_from_error(e, s, ENGINE_FINISH_ERROR, &err);
+                        return false;
+                }
+                uint32_t hit = key ? prefix_cache_attach(e->prefix, key, tokens, (uint32_t) n, (uint32_t) n - 1,
+                                                         sequence_kv(s->seq))
+                                   : 0;
                 if (hit > 0 && sequence_adopt_prefix(s->seq, tokens, hit, &err) < 0) {
+                        /* The attached pages have no history to go with them: start afresh. */
+                        s->seq = sequence_free(s->seq);
                         finish_from_error(e, s, ENGINE_FINISH_ERROR, &err);
                         return false;
                 }

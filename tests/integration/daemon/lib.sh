@@ -48,6 +48,9 @@ GEMMAD_PID=
 GEMMAD_LOG=
 GEMMAD_RUN=0            # how many gemmad instances this test started (one log each)
 GEMMAD_CONF=            # extra gemmad.conf text for the next start_gemmad
+# The power inputs are off unless a test wants them: under a parallel test run the machine's own
+# CPU pressure would move the model to a smaller slice and change the answers a test compares.
+GEMMAD_POWER=$'[power]\nupower = false\nthermal = false\npressure = false'
 
 show_logs() {
         local f
@@ -145,7 +148,7 @@ launch_gemmad() {
         local model=$1; shift
         GEMMAD_RUN=$((GEMMAD_RUN + 1))
         GEMMAD_LOG=$DIR/gemmad-$GEMMAD_RUN.log
-        printf '%s\n' "$GEMMAD_CONF" > "$DIR/gemmad-$GEMMAD_RUN.conf"
+        printf '%s\n%s\n' "$GEMMAD_CONF" "$GEMMAD_POWER" > "$DIR/gemmad-$GEMMAD_RUN.conf"
         local margs=()
         [ -n "$model" ] && margs=(--model "$model")
         # One compute thread: these tests run in parallel, several daemons at once, and small test

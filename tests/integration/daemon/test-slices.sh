@@ -22,13 +22,15 @@ track $!
 poll_until "the UPower mock" busctl --system status org.freedesktop.UPower
 mkdir -p "$DIR/sysfs"
 
+GEMMAD_POWER=
 GEMMAD_CONF="[slice]
 custom = ffn=96
 [power]
 sysfs_root = $DIR/sysfs
 down_delay_ms = 200
 up_dwell_ms = 1000
-min_dwell_ms = 1000"
+min_dwell_ms = 1000
+pressure = false"
 start_gemmad "$SMALL_MODEL"
 M="org.gemmad.Gemmad1 /org/gemmad/Gemmad1 org.gemmad.Gemmad1.Manager"
 slices=$(busctl --address="$BUS_ADDRESS" get-property $M AvailableSlices)
