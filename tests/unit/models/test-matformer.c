@@ -18,34 +18,13 @@
 #include "gemma3n/matformer.h"
 #include "gguf/gguf-writer.h"
 #include "gguf/gguf.h"
-#include "harness/test-util.h"
+#include "harness/test-model.h"
 #include "tensor/type-traits.h"
 
-typedef struct Fixture {
-        char *dir;
-        char path[512];
-        Gemma3nModel *model;
-} Fixture;
-
-static Fixture *fixture_new(const Gemma3nTestSpec *spec) {
-        Fixture *fx = calloc(1, sizeof(*fx));
-        GemmaError err = { 0 };
-        assert_non_null(fx);
-        fx->dir = test_tmpdir();
-        assert_non_null(fx->dir);
-        snprintf(fx->path, sizeof(fx->path), "%s/model.gguf", fx->dir);
-        if (gemma3n_make_test_model(spec, fx->path, &err) < 0)
-                fail_msg("make-test: %s", err.message);
-        if (gemma3n_model_load(fx->path, &fx->model, &err) < 0)
-                fail_msg("load: %s", err.message);
-        return fx;
-}
-
-static void fixture_free(Fixture *fx) {
-        gemma3n_model_free(fx->model);
-        test_tmpdir_remove(fx->dir);
-        free(fx);
-}
+/* A generated model in a temporary directory (harness/test-model.h). */
+typedef TestModel Fixture;
+#define fixture_new test_model_new
+#define fixture_free test_model_free
 
 /* E4B's layer count, attention pattern and KV sharing at test-sized widths: FFN 128 in q8_0 (the
  * half width, 64, is two blocks). */
