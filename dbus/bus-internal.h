@@ -7,6 +7,19 @@
 #include "bus.h"
 #include "fd-stream.h"
 
+/* Generated text held for a client (a Generate reply, Chunks not yet sent): grown without
+ * realloc so that no copy of it is left behind, and wiped when cleared or freed. */
+typedef struct SensitiveText {
+        char *buf;                    /* NUL-terminated while non-empty */
+        size_t len, cap;
+} SensitiveText;
+
+/* Appends text; -ENOMEM (the text is unchanged). */
+int sensitive_text_append(SensitiveText *t, const char *text, size_t len);
+/* Wipes the text and keeps the buffer; _done also frees it. */
+void sensitive_text_clear(SensitiveText *t);
+void sensitive_text_done(SensitiveText *t);
+
 /* A method call waiting for the model to finish loading. */
 typedef struct PendingCall {
         sd_bus_message *message;
@@ -34,8 +47,7 @@ typedef struct BusCall {
         sd_bus_message *message;
         sd_bus_track *track;          /* the caller: its departure cancels the request */
         Request *request;
-        char *text;                   /* Generate: the answer so far */
-        size_t len, cap;
+        SensitiveText text;           /* Generate: the answer so far */
         FdStream *fd;                 /* *ToFd: where the answer goes */
         EngineResult result;
         bool slow;                    /* ended because the reader did not keep up */
@@ -50,8 +62,7 @@ typedef struct BusSession {
         Session *s;
         sd_bus_track *track;
         uint64_t request_id;          /* the request whose text is pending */
-        char *pending;                /* text not yet sent as a Chunk */
-        size_t len, cap;
+        SensitiveText pending;        /* text not yet sent as a Chunk */
         sd_event_source *flush_timer;
         bool slow;                    /* the request is being ended: slow consumer */
         BusCall *fd_call;             /* PromptToFd or Append in progress: replied to at its end */

@@ -58,23 +58,17 @@ static int send_unicast(BusSession *bs, const char *member, sd_bus_message **ret
         return 0;
 }
 
-static void pending_clear(BusSession *bs) {
-        if (bs->pending)
-                explicit_bzero(bs->pending, bs->cap);
-        bs->len = 0;
-}
 
 static int flush_chunk(BusSession *bs) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-        if (bs->len == 0)
+        if (bs->pending.len == 0)
                 return 0;
-        bs->pending[bs->len] = '\0';
         int r = send_unicast(bs, "Chunk", &m);
         if (r >= 0)
-                r = sd_bus_message_append(m, "ts", bs->request_id, bs->pending);
+                r = sd_bus_message_append(m, "ts", bs->request_id, bs->pending.buf);
         if (r >= 0)
                 r = sd_bus_send(bs->b->bus, m, NULL);
-        pending_clear(bs);
+        sensitive_text_clear(&bs->pending);
         return r;
 }
 
@@ -112,30 +106,17 @@ static void session_text(Request *r, const char *text, size_t len, void *userdat
         if (bs->slow)
                 return;
         bs->request_id = r->id;
-        if (bs->len + len > bs->b->config->slow_consumer_bytes) {
+        if (bs->pending.len + len > bs->b->config->slow_consumer_bytes) {
                 /* The client is not reading its signals: end the request instead of buffering
                  * without bound (text is never silently dropped in the middle). */
                 bs->slow = true;
                 manager_cancel_request(bs->b->manager, r);
                 return;
         }
-        if (bs->len + len + 1 > bs->cap) {
-                size_t cap = MAX(MAX(bs->cap * 2, bs->len + len + 1), (size_t) 256);
-                char *p = malloc(cap);
-                if (!p) {
-                        manager_cancel_request(bs->b->manager, r);
-                        return;
-                }
-                if (bs->pending) {
-                        memcpy(p, bs->pending, bs->len);
-                        explicit_bzero(bs->pending, bs->cap);
-                        free(bs->pending);
-                }
-                bs->pending = p;
-                bs->cap = cap;
+        if (sensitive_text_append(&bs->pending, text, len) < 0) {
+                manager_cancel_request(bs->b->manager, r);
+                return;
         }
-        memcpy(bs->pending + bs->len, text, len);
-        bs->len += len;
         arm_flush(bs);
 }
 
@@ -147,7 +128,7 @@ static void session_finished(Request *r, const EngineResult *result, void *userd
         if (bs->flush_timer)
                 (void) sd_event_source_set_enabled(bs->flush_timer, SD_EVENT_OFF);
         if (bs->slow)
-                pending_clear(bs);
+                sensitive_text_clear(&bs->pending);
         else
                 (void) flush_chunk(bs);
         bs->slow = false;
@@ -260,8 +241,7 @@ void bus_session_on_freed(Bus *b, Session *s) {
         }
         sd_bus_track_unref(bs->track);
         sd_event_source_disable_unref(bs->flush_timer);
-        pending_clear(bs);
-        free(bs->pending);
+        sensitive_text_done(&bs->pending);
         free(bs);
         s->bus_data = NULL;
 }
@@ -287,7 +267,7 @@ static int method_prompt(sd_bus_message *m, void *userdata, sd_bus_error *error)
         if (r < 0)
                 return r;
         RequestSink sink = { .text = session_text, .finished = session_finished, .userdata = bs };
-        pending_clear(bs);
+        sensitive_text_clear(&bs->pending);
         bs->slow = false;
         if (session_prompt(bs->s, text, &o, true, &sink, &req, &err) < 0)
                 return bus_error_set_daemon(error, &err);

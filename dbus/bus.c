@@ -66,6 +66,40 @@ void bus_dispatch_pending(Bus *b) {
         }
 }
 
+/* ---- held text ---- */
+
+int sensitive_text_append(SensitiveText *t, const char *text, size_t len) {
+        if (t->len + len + 1 > t->cap) {
+                size_t cap = MAX(MAX(t->cap * 2, t->len + len + 1), (size_t) 256);
+                char *p = malloc(cap);
+                if (!p)
+                        return -ENOMEM;
+                if (t->buf) {
+                        memcpy(p, t->buf, t->len);
+                        explicit_bzero(t->buf, t->cap);
+                        free(t->buf);
+                }
+                t->buf = p;
+                t->cap = cap;
+        }
+        memcpy(t->buf + t->len, text, len);
+        t->len += len;
+        t->buf[t->len] = '\0';
+        return 0;
+}
+
+void sensitive_text_clear(SensitiveText *t) {
+        if (t->buf)
+                explicit_bzero(t->buf, t->cap);
+        t->len = 0;
+}
+
+void sensitive_text_done(SensitiveText *t) {
+        sensitive_text_clear(t);
+        free(t->buf);
+        *t = (SensitiveText) {};
+}
+
 /* ---- one-shot calls ---- */
 
 static int on_caller_gone(sd_bus_track *track, void *userdata) {
@@ -106,9 +140,7 @@ void bus_call_free(BusCall *c) {
         sd_bus_track_unref(c->track);
         sd_bus_message_unref(c->message);
         fd_stream_free(c->fd);
-        if (c->text)
-                explicit_bzero(c->text, c->cap);
-        free(c->text);
+        sensitive_text_done(&c->text);
         free(c);
 }
 
@@ -123,24 +155,8 @@ static void call_text(Request *r, const char *text, size_t len, void *userdata) 
                 }
                 return;
         }
-        if (c->len + len + 1 > c->cap) {
-                size_t cap = MAX(MAX(c->cap * 2, c->len + len + 1), (size_t) 256);
-                char *p = malloc(cap);
-                if (!p) {
-                        manager_cancel_request(c->b->manager, r);
-                        return;
-                }
-                if (c->text) {
-                        memcpy(p, c->text, c->len);
-                        explicit_bzero(c->text, c->cap);
-                        free(c->text);
-                }
-                c->text = p;
-                c->cap = cap;
-        }
-        memcpy(c->text + c->len, text, len);
-        c->len += len;
-        c->text[c->len] = '\0';
+        if (sensitive_text_append(&c->text, text, len) < 0)
+                manager_cancel_request(c->b->manager, r);
 }
 
 static void reply_call(BusCall *c) {
@@ -163,7 +179,7 @@ static void reply_call(BusCall *c) {
                 if (r >= 0)
                         (void) sd_bus_message_sensitive(reply);
                 if (r >= 0 && !c->fd)
-                        r = sd_bus_message_append(reply, "s", c->text ? c->text : "");
+                        r = sd_bus_message_append(reply, "s", c->text.buf ? c->text.buf : "");
                 if (r >= 0)
                         r = bus_append_info(reply, b, res, c->slow ? "slow-consumer" : NULL);
                 if (r >= 0)
