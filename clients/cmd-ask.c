@@ -69,14 +69,7 @@ int cmd_ask(int argc, char **argv) {
         if (r != EXIT_OK)
                 return r;
 
-        if (signals_block() < 0) {
-                fputs("gemmactl: cannot block SIGINT and SIGTERM\n", stderr);
-                return EXIT_FAILED;
-        }
-        r = client_new(&client);
-        if (r != EXIT_OK)
-                return r;
-        r = stream_open(client, &o, &stream);
+        r = stream_start(&o, &client, &stream);
         if (r != EXIT_OK)
                 return r;
 

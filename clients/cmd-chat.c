@@ -333,14 +333,7 @@ int cmd_chat(int argc, char **argv) {
                 return EXIT_USAGE;
         }
 
-        if (signals_block() < 0) {
-                fputs("gemmactl: cannot block SIGINT and SIGTERM\n", stderr);
-                return EXIT_FAILED;
-        }
-        r = client_new(&client);
-        if (r != EXIT_OK)
-                return r;
-        r = stream_open(client, &o, &stream);
+        r = stream_start(&o, &client, &stream);
         if (r != EXIT_OK)
                 return r;
 

@@ -218,6 +218,10 @@ static inline void stream_freep(Stream **s) {
 }
 /* CreateSession with o and the subscription. Returns an exit code (message printed). */
 int stream_open(Client *c, const GenOptions *o, Stream **ret);
+/* What ask and chat do first: block SIGINT/SIGTERM (they are read from the loop), connect, and
+ * open a stream. On success *ret_client and *ret_stream are set (the caller frees both); returns
+ * an exit code (message printed). */
+int stream_start(const GenOptions *o, Client **ret_client, Stream **ret_stream);
 /* Closes the session (errors ignored) and drops the subscription; the object stays usable for
  * stream_reopen(). */
 void stream_close(Stream *s);

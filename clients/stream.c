@@ -381,3 +381,15 @@ int stream_get_u32(Stream *s, const char *property, uint32_t *ret) {
                 return bus_error_report(NULL, r, property);
         return EXIT_OK;
 }
+
+int stream_start(const GenOptions *o, Client **ret_client, Stream **ret_stream) {
+        int r;
+        if (signals_block() < 0) {
+                fputs("gemmactl: cannot block SIGINT and SIGTERM\n", stderr);
+                return EXIT_FAILED;
+        }
+        r = client_new(ret_client);
+        if (r != EXIT_OK)
+                return r;
+        return stream_open(*ret_client, o, ret_stream);
+}

@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -48,4 +49,18 @@ static inline void test_model_free(TestModel *t) {
         gemma3n_model_free(t->model);
         test_tmpdir_remove(t->dir);
         free(t);
+}
+
+/* Text a sequence streams out, collected for comparison (a SequenceEmit). */
+typedef struct TestText {
+        char buf[16384];
+        size_t len;
+} TestText;
+
+static inline int test_text_collect(void *userdata, const char *text, size_t len) {
+        TestText *t = userdata;
+        assert_true(t->len + len < sizeof(t->buf));
+        memcpy(t->buf + t->len, text, len);
+        t->len += len;
+        return 0;
 }

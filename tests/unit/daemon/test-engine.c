@@ -15,7 +15,7 @@
 
 #include "engine/engine.h"
 #include "gemma3n/make-test.h"
-#include "harness/test-util.h"
+#include "harness/test-model.h"
 
 typedef struct Fixture {
         char *dir;
@@ -155,21 +155,9 @@ static void submit(Engine *e, uint64_t seq, uint64_t request, const int32_t *ids
         submit_keyed(e, seq, request, ids, n, generate, max_tokens, seed, release, NULL);
 }
 
-typedef struct Text {
-        char buf[16384];
-        size_t len;
-} Text;
-
-static int collect(void *userdata, const char *text, size_t len) {
-        Text *t = userdata;
-        assert_true(t->len + len < sizeof(t->buf));
-        memcpy(t->buf + t->len, text, len);
-        t->len += len;
-        return 0;
-}
 
 /* What a Sequence stepped by hand produces for the prompt: the engine must give the same. */
-static void reference_text(const char *path, uint32_t max_tokens, uint64_t seed, Text *out, SequenceStats *stats) {
+static void reference_text(const char *path, uint32_t max_tokens, uint64_t seed, TestText *out, SequenceStats *stats) {
         GemmaError err = {};
         Gemma3nModel *m;
         Tokenizer *tok;
@@ -186,7 +174,7 @@ static void reference_text(const char *path, uint32_t max_tokens, uint64_t seed,
                 fail_msg("%s", err.message);
         SequenceStep step;
         do {
-                if (sequence_step(s, c, 64, collect, out, &step, &err) < 0)
+                if (sequence_step(s, c, 64, test_text_collect, out, &step, &err) < 0)
                         fail_msg("%s", err.message);
         } while (step != SEQUENCE_FINISHED);
         *stats = *sequence_stats(s);
@@ -199,7 +187,7 @@ static void reference_text(const char *path, uint32_t max_tokens, uint64_t seed,
 static void test_engine_generate_matches_sequence(void **state) {
         Fixture *fx = *state;
         Log l;
-        Text ref = {};
+        TestText ref = {};
         SequenceStats st;
 
         reference_text(fx->path, 40, 11, &ref, &st);

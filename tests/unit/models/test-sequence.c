@@ -26,18 +26,6 @@ static int teardown(void **state) {
         return 0;
 }
 
-typedef struct Text {
-        char buf[8192];
-        size_t len;
-} Text;
-
-static int collect(void *userdata, const char *text, size_t len) {
-        Text *t = userdata;
-        assert_true(t->len + len < sizeof(t->buf));
-        memcpy(t->buf + t->len, text, len);
-        t->len += len;
-        return 0;
-}
 
 static const int32_t prompt[] = { 2, 5, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110 };
 #define N_PROMPT (sizeof(prompt) / sizeof(prompt[0]))
@@ -49,12 +37,12 @@ static TurnParams greedy(uint32_t max_tokens) {
 }
 
 /* Runs a turn to its end with prefill chunks of `chunk`; returns the steps taken. */
-static unsigned run_turn(Sequence *s, uint32_t chunk, Text *out) {
+static unsigned run_turn(Sequence *s, uint32_t chunk, TestText *out) {
         SequenceStep step;
         GemmaError err = { 0 };
         unsigned steps = 0;
         do {
-                if (sequence_step(s, NULL, chunk, collect, out, &step, &err) < 0)
+                if (sequence_step(s, NULL, chunk, test_text_collect, out, &step, &err) < 0)
                         fail_msg("step: %s", err.message);
                 steps++;
         } while (step != SEQUENCE_FINISHED);
@@ -63,7 +51,7 @@ static unsigned run_turn(Sequence *s, uint32_t chunk, Text *out) {
 
 static void test_sequence_chunked_prefill_same_answer(void **state) {
         Fixture *fx = *state;
-        Text one = { 0 }, chunked = { 0 };
+        TestText one = { 0 }, chunked = { 0 };
         for (int variant = 0; variant < 2; variant++) {
                 Sequence *s = NULL;
                 GemmaError err = { 0 };
@@ -89,7 +77,7 @@ static void test_sequence_second_turn_continues_kv(void **state) {
         Fixture *fx = *state;
         Sequence *s = NULL;
         GemmaError err = { 0 };
-        Text t = { 0 };
+        TestText t = { 0 };
         TurnParams p = greedy(5);
         assert_int_equal(sequence_new(fx->model, fx->tok, 256, &s, &err), 0);
         assert_int_equal(sequence_queue(s, prompt, N_PROMPT, &err), 0);
@@ -111,7 +99,7 @@ static void test_sequence_cancel_and_state_errors(void **state) {
         Fixture *fx = *state;
         Sequence *s = NULL;
         GemmaError err = { 0 };
-        Text t = { 0 };
+        TestText t = { 0 };
         SequenceStep step;
         TurnParams p = greedy(100);
         assert_int_equal(sequence_new(fx->model, fx->tok, 32, &s, &err), 0);
@@ -120,12 +108,12 @@ static void test_sequence_cancel_and_state_errors(void **state) {
         assert_int_equal(sequence_begin_turn(s, &p, NULL, &err), 0);
         assert_true(sequence_turn_running(s));
         assert_int_equal(sequence_begin_turn(s, &p, NULL, &err), -EBUSY);
-        assert_int_equal(sequence_step(s, NULL, 64, collect, &t, &step, &err), 0);
+        assert_int_equal(sequence_step(s, NULL, 64, test_text_collect, &t, &step, &err), 0);
         assert_int_equal(step, SEQUENCE_PREFILLED);   /* the prompt, in one chunk */
-        assert_int_equal(sequence_step(s, NULL, 64, collect, &t, &step, &err), 0);
+        assert_int_equal(sequence_step(s, NULL, 64, test_text_collect, &t, &step, &err), 0);
         assert_int_equal(step, SEQUENCE_TOKEN);
         sequence_cancel(s);
-        assert_int_equal(sequence_step(s, NULL, 64, collect, &t, &step, &err), 0);
+        assert_int_equal(sequence_step(s, NULL, 64, test_text_collect, &t, &step, &err), 0);
         assert_int_equal(step, SEQUENCE_FINISHED);
         assert_int_equal(sequence_stats(s)->finish, FINISH_CANCELLED);
         assert_false(sequence_turn_running(s));
@@ -148,7 +136,7 @@ static void test_sequence_reaches_context_end(void **state) {
         Fixture *fx = *state;
         Sequence *s = NULL;
         GemmaError err = { 0 };
-        Text t = { 0 };
+        TestText t = { 0 };
         TurnParams p = greedy(1000);
         assert_int_equal(sequence_new(fx->model, fx->tok, 20, &s, &err), 0);
         assert_int_equal(sequence_queue(s, prompt, N_PROMPT, &err), 0);
@@ -170,7 +158,7 @@ static void test_sequence_slice_switch_recomputes(void **state) {
         Fixture *fx = *state;
         Sequence *a = NULL, *b = NULL;
         GemmaError err = { 0 };
-        Text first = { 0 }, after = { 0 }, cold = { 0 };
+        TestText first = { 0 }, after = { 0 }, cold = { 0 };
         TurnParams p = greedy(6);
         Gemma3nSlice narrow;
         const int32_t more[] = { 200, 201, 202, 203 };
