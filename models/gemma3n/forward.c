@@ -514,6 +514,12 @@ static void keep_rows(const Gemma3nModel *m, Activations *a, const bool *keep) {
         a->T = n;
 }
 
+/* Hands the rows of this step to the accelerator (after a compaction, the rows left). */
+static int accel_begin(const Gemma3nModel *m, Activations *a, GemmaError *err) {
+        const Gemma3nAccelRows r = { .T = a->T, .pos = a->pos, .kv = a->kv, .pli = a->pli };
+        return m->accel->begin(m->accel, &r, err);
+}
+
 /* Runs rows through the model. keep[t] marks the rows whose logits go to out[0], out[1], ...
  * (in row order); skip_top enables the prefill saving (rows not kept stop after the last
  * KV-producing layer). The caches must have been prepared for the rows' positions. */
@@ -538,6 +544,11 @@ static int forward_rows(const Gemma3nModel *m, CpuCompute *c, const Gemma3nSlice
         per_layer_inputs(m, slice, rows, &a);
         altup_init(m, &a);
         bool compacted = false, past_kv = false;
+        Gemma3nAccel *accel = m->accel;
+        bool on_device = false;   /* whether the streams now live on the accelerator */
+        int k = 0;
+        if (accel && (k = accel_begin(m, &a, err)) < 0)
+                goto finish;
         for (uint32_t l = 0; l < hp->n_layer; l++) {
                 /* A skipped layer is the identity: the streams pass through unchanged. */
                 if (slice->skip[l])
@@ -549,22 +560,44 @@ static int forward_rows(const Gemma3nModel *m, CpuCompute *c, const Gemma3nSlice
                         if (n_keep == 0)
                                 break;
                         if (n_keep < a.T) {
+                                /* Rows are compacted on the host, then the device starts over. */
+                                if (on_device && (k = accel->download_streams(accel, a.h, err)) < 0)
+                                        goto finish;
                                 keep_rows(m, &a, rows->keep);
                                 compacted = true;
+                                on_device = false;
+                                if (accel && (k = accel_begin(m, &a, err)) < 0)
+                                        goto finish;
                         }
                 }
-                decoder_layer(m, l, slice->ffn_units[l], &a);
+                const bool device_layer = accel && accel->runs_layer(accel, l);
+                if (device_layer && !on_device) {
+                        if ((k = accel->upload_streams(accel, a.h, err)) < 0)
+                                goto finish;
+                        on_device = true;
+                } else if (!device_layer && on_device) {
+                        if ((k = accel->download_streams(accel, a.h, err)) < 0)
+                                goto finish;
+                        on_device = false;
+                }
+                if (device_layer) {
+                        if ((k = accel->layer(accel, l, slice->ffn_units[l], err)) < 0)
+                                goto finish;
+                } else
+                        decoder_layer(m, l, slice->ffn_units[l], &a);
         }
+        if (on_device && (k = accel->download_streams(accel, a.h, err)) < 0)
+                goto finish;
 
         int r = 0;
         if (n_keep > 0) {
-                uint32_t *which = new0(uint32_t, n_keep), k = 0;
+                uint32_t *which = new0(uint32_t, n_keep), w = 0;
                 if (!which)
                         r = -ENOMEM;
                 for (uint32_t t = 0; which && t < rows->T; t++)
                         if (rows->keep[t]) {
-                                which[k] = compacted ? k : t;
-                                k++;
+                                which[w] = compacted ? w : t;
+                                w++;
                         }
                 if (which)
                         r = output_logits(m, &a, which, n_keep, out);
@@ -574,6 +607,10 @@ static int forward_rows(const Gemma3nModel *m, CpuCompute *c, const Gemma3nSlice
         if (r < 0)
                 return gemma_error_set(err, r, "forward: out of memory for the logits");
         return 0;
+
+finish:
+        activations_free(&a);
+        return k;
 }
 
 static int check_tokens(const Gemma3nModel *m, const int32_t *tokens, const bool *has_embd, uint32_t n,

@@ -24,8 +24,15 @@ int gemma3n_model_load(const char *path, Gemma3nModel **ret, GemmaError *err) {
 Gemma3nModel *gemma3n_model_free(Gemma3nModel *m) {
         if (!m)
                 return NULL;
+        gemma3n_accel_free(m->accel);
         gemma3n_weights_done(&m->w);
         gguf_close(m->file);
         free(m);
         return NULL;
+}
+
+void gemma3n_model_attach_accel(Gemma3nModel *m, Gemma3nAccel *accel) {
+        if (m->accel != accel)
+                gemma3n_accel_free(m->accel);
+        m->accel = accel;
 }

@@ -2,6 +2,7 @@
 #include "kv-cache.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,10 @@ struct KvPool {
         KvPage *free_pages[_KV_CLASS_MAX];   /* kept for reuse, not counted in bytes */
         uint32_t n_free[_KV_CLASS_MAX];
 };
+
+/* Page serials are unique in the process, not only in one pool: tools and tests run several
+ * pools against one accelerator. */
+static _Atomic uint64_t page_serials;
 
 /* Freed pages are kept for reuse up to this many per class: allocation in steady state costs
  * no malloc, and an idle daemon still gives memory back. */
@@ -114,6 +119,7 @@ static KvPage *page_alloc(KvPool *p, KvClass cls) {
         }
         page->refs = 1;
         page->cls = (uint8_t) cls;
+        page->serial = atomic_fetch_add_explicit(&page_serials, 1, memory_order_relaxed) + 1;
         page->next_free = NULL;
         p->bytes += p->page_bytes[cls];
         return page;

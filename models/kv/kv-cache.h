@@ -30,6 +30,9 @@ typedef enum KvClass {
 typedef struct KvPage {
         uint32_t refs;
         uint8_t cls;
+        /* Unique among every page any pool ever handed out (a recycled page gets a new one):
+         * an accelerator's copy of a page is keyed by it, so stale copies never match. */
+        uint64_t serial;
         struct KvPage *next_free;
         float data[];        /* [slot][K, V][page_size][kv_dim] */
 } KvPage;
