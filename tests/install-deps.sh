@@ -17,6 +17,10 @@ packages=(
         python3-dbus python3-gi            # integration tests that pass fds and watch signals
         libglib2.0-bin                     # gdbus: the fd-passing calls a shell script makes
         python3-dbusmock                   # UPower and power-profiles-daemon mocks
+        ocl-icd-opencl-dev                 # OpenCL backend: the ICD loader
+        opencl-c-headers                   # ... and the OpenCL headers
+        libdrm-dev                         # OpenCL devices matched to DRM render nodes
+        pocl-opencl-icd clinfo             # an OpenCL CPU device for the tests; clinfo shows it
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -17,7 +17,8 @@ static void help(FILE *out) {
               "  generate MODEL TEXT stream text generated from a prompt (chat template, sampling, stop strings)\n"
               "  bench MODEL         prompt and generation speed against the memory-bandwidth bound\n"
               "  slice MODEL OUT     export a MatFormer slice (preset or spec) as a model file; --list\n"
-              "                      shows the presets"
+              "                      shows the presets\n"
+              "  devices             list the OpenCL platforms and devices gemmad could use\n"
               "\n"
               "Run 'gemma-model COMMAND --help' for the options of a command.\n"
               "\n"
@@ -37,6 +38,7 @@ int main(int argc, char **argv) {
                 { "bench", cmd_bench },
                 { "generate", cmd_generate },
                 { "slice", cmd_slice },
+                { "devices", cmd_devices },
         };
 
         if (argc < 2) {

@@ -15,6 +15,7 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_slice(int argc, char **argv);
+int cmd_devices(int argc, char **argv);
 
 /* Reads a Hugging Face tokenizer.json into the arrays make-test writes (tokenizer-json.c says
  * how each is derived). Without with_merges the vocabulary is written with scores only, as
