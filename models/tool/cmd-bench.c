@@ -15,6 +15,7 @@
 #include "cpu/matmul.h"
 #include "gemma3n/forward.h"
 #include "gemma3n/matformer.h"
+#include "tool-backend.h"
 #include "tool.h"
 
 static void help(FILE *out) {
@@ -33,10 +34,12 @@ static void help(FILE *out) {
               "  -t, --threads N    compute threads [one per physical core]\n"
               "  --ffn-units K      MatFormer slice: every layer uses its first K FFN units\n"
               "  --slice NAME|SPEC  MatFormer slice: a preset or a spec ('gemma-model slice --help')\n"
+              TOOL_BACKEND_HELP
               "  --json             one JSON object on stdout (keys: pp_tps, pp_full_tps, tg_tps,\n"
               "                     bandwidth_gbs, decode_bytes, decode_bound_tps, tg_fraction_of_bound,\n"
               "                     read_bandwidth_gbs, decode_bound_read_tps,\n"
-              "                     spreads, threads, kernels)\n"
+              "                     spreads, threads, kernels, backend, device_layers,\n"
+              "                     device_bytes, host_bytes)\n"
               "  -h, --help         show this help\n"
               "\n"
               "Exit status: 0 success, 1 invalid model or failure, 2 bad command line.\n",
@@ -172,8 +175,12 @@ int cmd_bench(int argc, char **argv) {
                 { "ffn-units", required_argument, NULL, OPT_FFN_UNITS },
                 { "slice", required_argument, NULL, OPT_SLICE },
                 { "json", no_argument, NULL, OPT_JSON },
+                TOOL_BACKEND_OPTIONS,
                 {},
         };
+        ToolBackend backend;
+        AccelReport placement;
+        tool_backend_init(&backend);
         _cleanup_(gemma3n_model_freep) Gemma3nModel *m = NULL;
         _cleanup_(cpu_compute_freep) CpuCompute *compute = NULL;
         _cleanup_free_ int32_t *tokens = NULL;
@@ -195,7 +202,11 @@ int cmd_bench(int argc, char **argv) {
                 case OPT_FFN_UNITS: k = parse_u32("--ffn-units", optarg, 1, UINT32_MAX, &ffn_units); break;
                 case OPT_SLICE: slice_arg = optarg; break;
                 case OPT_JSON: json = true; break;
-                default: return EXIT_USAGE;
+                default:
+                        if ((k = tool_backend_option(&backend, c, optarg)) == 0)
+                                return EXIT_USAGE;
+                        k = k < 0 ? k : 0;
+                        break;
                 }
         if (k < 0)
                 return EXIT_USAGE;
@@ -210,6 +221,7 @@ int cmd_bench(int argc, char **argv) {
 
         if (gemma3n_model_load(argv[optind], &m, &err) < 0 || cpu_compute_new(n_threads, &compute, &err) < 0)
                 goto fail;
+        tool_backend_attach(m, &backend, &placement);
         if (slice_from_options(m, ffn_units, slice_arg, &slice, &err) < 0)
                 goto fail;
 
@@ -292,12 +304,18 @@ int cmd_bench(int argc, char **argv) {
                 json_object_object_add(o, "tg_fraction_of_read_bound", json_object_new_double(tg_med / bound_read));
                 json_object_object_add(o, "cpu_features", json_object_new_string(features));
                 json_object_object_add(o, "ffn_kernel", json_object_new_string(matmul_kernel_name(wtype, compute->features)));
+                json_object_object_add(o, "backend", json_object_new_string(placement.active));
+                json_object_object_add(o, "device_layers", json_object_new_int((int) placement.device_layers));
+                json_object_object_add(o, "device_bytes", json_object_new_int64((int64_t) placement.device_bytes));
+                json_object_object_add(o, "host_bytes", json_object_new_int64((int64_t) placement.host_bytes));
                 puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
                 json_object_put(o);
         } else {
                 printf("model:               %s\n", argv[optind]);
                 printf("threads:             %u (cpu features: %s; ffn kernel: %s)\n", threads, features,
                        matmul_kernel_name(wtype, compute->features));
+                printf("backend:             %s (%u layers on the device)\n", placement.active,
+                       placement.device_layers);
                 printf("prompt (pp%u):       %10.2f tokens/s  (spread %.0f %%)\n", n_prompt, pp_med, 100 * pp_spread);
                 printf("  without saving:    %10.2f tokens/s  (prefill saving: %.2fx)\n", ppf_med, pp_med / ppf_med);
                 printf("generation (tg%u):   %10.2f tokens/s  (spread %.0f %%)\n", n_gen, tg_med, 100 * tg_spread);

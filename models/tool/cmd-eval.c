@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "gemma3n/forward.h"
+#include "tool-backend.h"
 #include "tool.h"
 
 static void help(FILE *out) {
@@ -23,6 +24,7 @@ static void help(FILE *out) {
               "  --ffn-units K     MatFormer slice: every layer uses its first K FFN units\n"
               "  --slice NAME|SPEC MatFormer slice: a preset or a spec ('gemma-model slice --help')\n"
               "  --threads N       compute threads [one per physical core]\n"
+              TOOL_BACKEND_HELP
               "  --top             print the 5 most likely next tokens at every position\n"
               "  -h, --help        show this help\n"
               "\n"
@@ -65,8 +67,11 @@ int cmd_eval(int argc, char **argv) {
                 { "top", no_argument, NULL, OPT_TOP },
                 { "ubatch", required_argument, NULL, OPT_UBATCH },
                 { "threads", required_argument, NULL, OPT_THREADS },
+                TOOL_BACKEND_OPTIONS,
                 {},
         };
+        ToolBackend backend;
+        tool_backend_init(&backend);
         _cleanup_(gemma3n_model_freep) Gemma3nModel *m = NULL;
         _cleanup_(kv_cache_freep) KvCache *kv = NULL;
         _cleanup_(cpu_compute_freep) CpuCompute *compute = NULL;
@@ -91,7 +96,11 @@ int cmd_eval(int argc, char **argv) {
                 case OPT_TOP: top = true; break;
                 case OPT_UBATCH: k = parse_u32("--ubatch", optarg, 1, 65536, &ubatch); break;
                 case OPT_THREADS: k = parse_u32("--threads", optarg, 1, 1024, &n_threads); break;
-                default: return EXIT_USAGE;
+                default:
+                        if ((k = tool_backend_option(&backend, c, optarg)) == 0)
+                                return EXIT_USAGE;
+                        k = k < 0 ? k : 0;
+                        break;
                 }
         if (k < 0)
                 return EXIT_USAGE;
@@ -120,6 +129,7 @@ int cmd_eval(int argc, char **argv) {
 
         if (gemma3n_model_load(argv[optind], &m, &err) < 0 || cpu_compute_new(n_threads, &compute, &err) < 0)
                 goto fail;
+        tool_backend_attach(m, &backend, NULL);
         if (slice_from_options(m, ffn_units, slice_arg, &slice, &err) < 0)
                 goto fail;
         /* Shaped for the slice: a skipped layer that owns KV keeps nothing. */

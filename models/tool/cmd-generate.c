@@ -11,6 +11,7 @@
 #include "text/chat-template.h"
 #include "text/generator.h"
 #include "text/tokenizer.h"
+#include "tool-backend.h"
 #include "tool.h"
 
 #define MAX_STOPS 16
@@ -41,6 +42,7 @@ static void help(FILE *out) {
               "  --ffn-units K          MatFormer slice: every layer uses its first K FFN units\n"
               "  --slice NAME|SPEC      MatFormer slice: a preset or a spec ('gemma-model slice --help')\n"
               "  --threads N            compute threads [one per physical core]\n"
+              TOOL_BACKEND_HELP
               "  --stats                print prompt tokens, time to first token, prefill and decode\n"
               "                         tokens/s and the finish reason to standard error\n"
               "  -h, --help             show this help\n"
@@ -82,8 +84,11 @@ int cmd_generate(int argc, char **argv) {
                 { "slice", required_argument, NULL, OPT_SLICE },
                 { "threads", required_argument, NULL, OPT_THREADS },
                 { "stats", no_argument, NULL, OPT_STATS },
+                TOOL_BACKEND_OPTIONS,
                 {},
         };
+        ToolBackend backend;
+        tool_backend_init(&backend);
         _cleanup_(gemma3n_model_freep) Gemma3nModel *m = NULL;
         _cleanup_(cpu_compute_freep) CpuCompute *compute = NULL;
         _cleanup_(tokenizer_freep) Tokenizer *tok = NULL;
@@ -128,7 +133,11 @@ int cmd_generate(int argc, char **argv) {
                 case OPT_SLICE: slice_arg = optarg; break;
                 case OPT_THREADS: k = parse_u32("--threads", optarg, 1, 1024, &n_threads); break;
                 case OPT_STATS: stats = true; break;
-                default: return EXIT_USAGE;
+                default:
+                        if ((k = tool_backend_option(&backend, c, optarg)) == 0)
+                                return EXIT_USAGE;
+                        k = k < 0 ? k : 0;
+                        break;
                 }
         if (k < 0)
                 return EXIT_USAGE;
@@ -164,6 +173,7 @@ int cmd_generate(int argc, char **argv) {
         if (gemma3n_model_load(argv[optind], &m, &err) < 0 || tokenizer_load(m->file, &tok, &err) < 0 ||
             cpu_compute_new(n_threads, &compute, &err) < 0)
                 goto fail;
+        tool_backend_attach(m, &backend, NULL);
         if (slice_from_options(m, ffn_units, slice_arg, &slice, &err) < 0)
                 goto fail;
         gp.slice = &slice;

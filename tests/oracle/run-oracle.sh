@@ -8,5 +8,14 @@ out=$(mktemp "${TMPDIR:-/tmp}/oracle-logits.XXXXXX")
 trap 'rm -f "$out"' EXIT
 n_vocab=$(( $(stat -c %s "$case_dir/$ref") / 4 / $(tr ',' '\n' < "$case_dir/tokens.txt" | grep -c .) ))
 echo "case $(basename "$case_dir"), reference $ref, eval options: ${*:-(batch)}"
-"$gemma_model" eval "$case_dir/model.gguf" --tokens "@$case_dir/tokens.txt" --logits "$out" "$@"
+log=$(mktemp "${TMPDIR:-/tmp}/oracle-log.XXXXXX")
+trap 'rm -f "$out" "$log"' EXIT
+"$gemma_model" eval "$case_dir/model.gguf" --tokens "@$case_dir/tokens.txt" --logits "$out" "$@" 2> "$log" || { cat "$log" >&2; exit 1; }
+cat "$log" >&2
+# A run asked to use OpenCL must really have used it: the CPU fallback would match the
+# reference too and prove nothing about the device.
+case " $* " in
+*" --backend opencl"*)
+        grep -q 'layers 0-.* on the device' "$log" || { echo "FAIL: OpenCL was asked for but not used" >&2; exit 1; } ;;
+esac
 "$compare" "$out" "$case_dir/$ref" "$n_vocab" 1e-3 1e-3
