@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backend-spec.h"
 #include "base/alloc.h"
 #include "base/macro.h"
 #include "text/utf8.h"
@@ -31,6 +32,7 @@ typedef enum ConfigType {
         CONFIG_TYPE_PATH,         /* char *; relative values are resolved against the file's directory */
         CONFIG_TYPE_SLICE_POLICY, /* char *; "auto" or a slice name */
         CONFIG_TYPE_SLICE_SPEC,   /* char *; a slice spec, checked against the model when it loads */
+        CONFIG_TYPE_BACKEND,      /* char *; auto, cpu, opencl, opencl:DEVICE (backend-spec.h) */
 } ConfigType;
 
 typedef struct ConfigKey {
@@ -52,6 +54,8 @@ static const ConfigKey config_keys[] = {
         { "model", "prefault", CONFIG_TYPE_BOOL, offsetof(Config, prefault), 1, 0, 1, NULL },
         { "engine", "prefill_chunk", CONFIG_TYPE_U32, offsetof(Config, prefill_chunk), 128, 1, 4096, NULL },
         { "engine", "kv_cache_mib", CONFIG_TYPE_U32, offsetof(Config, kv_cache_mib), 1024, 16, 1048576, NULL },
+        { "engine", "backend", CONFIG_TYPE_BACKEND, offsetof(Config, backend), 0, 0, 0, "auto" },
+        { "engine", "opencl_max_device_mib", CONFIG_TYPE_U32, offsetof(Config, opencl_max_device_mib), 0, 0, 16777216, NULL },
         { "limits", "sessions_per_client", CONFIG_TYPE_U32, offsetof(Config, sessions_per_client), 16, 1, 1024, NULL },
         { "limits", "max_sessions", CONFIG_TYPE_U32, offsetof(Config, max_sessions), 256, 1, 65536, NULL },
         { "limits", "queued_requests", CONFIG_TYPE_U32, offsetof(Config, queued_requests), 64, 1, 65536, NULL },
@@ -112,7 +116,8 @@ int config_init(Config *c) {
 }
 
 static bool key_is_string(const ConfigKey *k) {
-        return k->type == CONFIG_TYPE_PATH || k->type == CONFIG_TYPE_SLICE_POLICY || k->type == CONFIG_TYPE_SLICE_SPEC;
+        return k->type == CONFIG_TYPE_PATH || k->type == CONFIG_TYPE_SLICE_POLICY || k->type == CONFIG_TYPE_SLICE_SPEC ||
+               k->type == CONFIG_TYPE_BACKEND;
 }
 
 void config_done(Config *c) {
@@ -408,8 +413,13 @@ static int parser_set_value(Parser *p, const ConfigKey *k, const char *value) {
                 return 1;
         case CONFIG_TYPE_PATH:
                 return parser_set_path(p, k, value);
+        case CONFIG_TYPE_BACKEND:
         case CONFIG_TYPE_SLICE_SPEC:
         case CONFIG_TYPE_SLICE_POLICY: {
+                BackendSpec spec;
+                GemmaError berr = { 0 };
+                if (k->type == CONFIG_TYPE_BACKEND && backend_spec_parse(value, &spec, &berr) < 0)
+                        return parser_fail(p, "[%s] %s: %s", k->section, k->key, berr.message);
                 if (k->type == CONFIG_TYPE_SLICE_SPEC && !slice_spec_valid(value))
                         return parser_fail(p, "[%s] %s = '%.80s' is not a slice spec such as ffn=75%%;skip=20-24 "
                                            "(1..512 of A-Z a-z 0-9 . _ - = ; , %% *)", k->section, k->key, value);

@@ -23,6 +23,9 @@ typedef struct Config {
                                            * 1..4096; small keeps other clients streaming */
         uint32_t kv_cache_mib;            /* kv_cache_mib = 1024: KV page pool budget, MiB, 16..1048576;
                                            * cached prefixes are forgotten (LRU) to stay within it */
+        char *backend;                    /* backend = auto: auto, cpu, opencl or opencl:NAME-or-INDEX */
+        uint32_t opencl_max_device_mib;   /* opencl_max_device_mib = 0 (90% of the device), 0..16777216:
+                                           * device memory for weights, KV and activations */
         /* [limits] */
         uint32_t sessions_per_client;     /* sessions_per_client = 16, 1..1024 */
         uint32_t max_sessions;            /* max_sessions = 256, 1..65536: all clients together */

@@ -15,6 +15,7 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
+#include "backend-spec.h"
 #include "bus.h"
 #include "config.h"
 #include "log.h"
@@ -31,6 +32,7 @@ static const char *arg_bus_address = NULL;
 static long arg_threads = -1;
 static long arg_context = -1;
 static bool arg_no_prefault = false;
+static const char *arg_backend = NULL;
 static bool arg_verbose = false;
 
 typedef struct Daemon {
@@ -64,6 +66,9 @@ static void help(void) {
                "  -t, --threads N         compute threads (0 = one per core; default from the config)\n"
                "      --context N         positions per session (capped at the model's context)\n"
                "      --no-prefault       do not read the weights into memory while loading\n"
+               "      --backend B         where the decoder layers run: auto (an OpenCL GPU if there\n"
+               "                          is one, else the CPU), cpu, opencl, opencl:NAME-or-INDEX\n"
+               "                          (default from the config: [engine] backend = auto)\n"
                "  -v, --verbose           log debug messages\n"
                "  -h, --help              show this help\n"
                "      --version           show the version\n"
@@ -91,7 +96,7 @@ static int parse_long(const char *opt, const char *s, long min, long max, long *
 }
 
 static int parse_argv(int argc, char **argv) {
-        enum { ARG_BUS_ADDRESS = 0x100, ARG_CONTEXT, ARG_NO_PREFAULT, ARG_VERSION };
+        enum { ARG_BUS_ADDRESS = 0x100, ARG_CONTEXT, ARG_NO_PREFAULT, ARG_BACKEND, ARG_VERSION };
         static const struct option options[] = {
                 { "model", required_argument, NULL, 'm' },
                 { "config", required_argument, NULL, 'c' },
@@ -99,6 +104,7 @@ static int parse_argv(int argc, char **argv) {
                 { "threads", required_argument, NULL, 't' },
                 { "context", required_argument, NULL, ARG_CONTEXT },
                 { "no-prefault", no_argument, NULL, ARG_NO_PREFAULT },
+                { "backend", required_argument, NULL, ARG_BACKEND },
                 { "verbose", no_argument, NULL, 'v' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
@@ -127,6 +133,16 @@ static int parse_argv(int argc, char **argv) {
                 case ARG_NO_PREFAULT:
                         arg_no_prefault = true;
                         break;
+                case ARG_BACKEND: {
+                        BackendSpec spec;
+                        GemmaError err = {};
+                        if (backend_spec_parse(optarg, &spec, &err) < 0) {
+                                fprintf(stderr, "gemmad: --backend: %s\n", err.message);
+                                return -EINVAL;
+                        }
+                        arg_backend = optarg;
+                        break;
+                }
                 case 'v':
                         arg_verbose = true;
                         break;
@@ -171,6 +187,15 @@ static int load_config(Config *config) {
                 config->context = (uint32_t) arg_context;
         if (arg_no_prefault)
                 config->prefault = false;
+        if (arg_backend) {
+                char *copy = strdup(arg_backend);
+                if (!copy) {
+                        log_error("out of memory");
+                        return -ENOMEM;
+                }
+                free(config->backend);
+                config->backend = copy;
+        }
         return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "accel-select.h"
 #include "base/alloc.h"
 #include "gguf/gguf.h"
 #include "log.h"
@@ -313,6 +314,14 @@ static void summarize_model(Manager *m, const Gemma3nModel *model) {
                 .file_bytes = model->file->size,
                 .n_threads = engine_n_threads(m->engine),
         };
+        const AccelReport *accel = engine_accel_report(m->engine);
+        snprintf(m->model.backend, sizeof(m->model.backend), "%s", accel->active[0] ? accel->active : "cpu");
+        m->model.device_bytes = accel->device_bytes;
+        m->model.host_bytes = accel->device_bytes ? accel->host_bytes : model->file->size;
+        if (accel->fell_back)
+                log_warning("%s", accel->message);
+        else
+                log_info("%s", accel->message);
         if (gguf_get_string(model->file, "general.name", &name, NULL) >= 0)
                 m->model.name = strndup(name.ptr, (size_t) name.len);
 }
@@ -413,6 +422,8 @@ int manager_new(const Config *config, const char *model_path, sd_event *event, c
                 .prefill_chunk = config->prefill_chunk,
                 .prefault = config->prefault,
                 .kv_budget_bytes = (uint64_t) config->kv_cache_mib << 20,
+                .max_device_bytes = (uint64_t) config->opencl_max_device_mib << 20,
+                .backend = config->backend,
         };
         GemmaError gerr = {};
         if (engine_new(&p, &m->engine, &gerr) < 0)

@@ -38,6 +38,9 @@ typedef struct ModelSummary {
         uint32_t n_layer, n_embd, n_vocab, n_ctx_train;
         uint64_t file_bytes;
         uint32_t n_threads;
+        char backend[192];            /* "cpu" or "opencl:DEVICE" */
+        uint64_t device_bytes;        /* weights on the accelerator */
+        uint64_t host_bytes;          /* weights read from the mapped file on the host */
 } ModelSummary;
 
 typedef struct ManagerObserver {

@@ -328,17 +328,21 @@ PROPERTY_GETTER(get_context_length) {
 }
 
 PROPERTY_GETTER(get_backend) {
-        return sd_bus_message_append(reply, "s", "cpu");
+        Bus *b = userdata;
+        const ModelSummary *model = ready_model(b);
+        return sd_bus_message_append(reply, "s", model ? model->backend : "cpu");
 }
 
 PROPERTY_GETTER(get_device_bytes) {
-        return sd_bus_message_append(reply, "t", (uint64_t) 0);
+        Bus *b = userdata;
+        const ModelSummary *model = ready_model(b);
+        return sd_bus_message_append(reply, "t", model ? model->device_bytes : (uint64_t) 0);
 }
 
 PROPERTY_GETTER(get_host_bytes) {
         Bus *b = userdata;
         const ModelSummary *model = ready_model(b);
-        return sd_bus_message_append(reply, "t", model ? model->file_bytes : (uint64_t) 0);
+        return sd_bus_message_append(reply, "t", model ? model->host_bytes : (uint64_t) 0);
 }
 
 PROPERTY_GETTER(get_active_slice) {

@@ -226,7 +226,7 @@ static void observer_state_changed(Manager *m, void *userdata) {
         Bus *b = userdata;
         (void) sd_bus_emit_properties_changed(b->bus, GEMMAD_MANAGER_PATH, GEMMAD_MANAGER_INTERFACE, "State",
                                               "StateReason", "StateMessage", "LoadProgress", "ModelPath", "ModelInfo",
-                                              "ContextLength", "HostBytes", "SlicePolicy", "SliceReason",
+                                              "ContextLength", "HostBytes", "DeviceBytes", "Backend", "SlicePolicy", "SliceReason",
                                               "ActiveSlice", "SliceInputs", NULL);
         bus_dispatch_pending(b);
 }

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "accel-select.h"
 #include "cpu/matmul.h"
 #include "engine/engine.h"
 #include "engine/prefix-cache.h"
@@ -48,6 +49,8 @@ typedef struct Slot {
 struct Engine {
         EngineParams params;
         char *model_path;
+        char *backend;                /* params.backend, owned */
+        AccelReport accel;            /* written while loading, read after READY */
         int event_fd;
         pthread_t thread;
         bool thread_started;

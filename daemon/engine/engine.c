@@ -446,6 +446,13 @@ static int load(Engine *e, GemmaError *err) {
         r = gemma3n_model_load(e->model_path, &e->model, err);
         if (r < 0)
                 return r;
+        /* The accelerator first: the layers it takes need not be read in on the host. */
+        post_progress(e, 0.1, "accelerator");
+        const AccelSelectOptions ao = { .max_device_bytes = e->params.max_device_bytes };
+        BackendSpec spec = { .kind = BACKEND_CPU };
+        if (e->backend && backend_spec_parse(e->backend, &spec, err) < 0)
+                return -EINVAL;
+        accel_select(e->model, &spec, &ao, &e->accel);
         post_progress(e, 0.2, "tokenizer");
         r = tokenizer_load(e->model->file, &e->tok, err);
         if (r < 0)
@@ -591,11 +598,13 @@ int engine_new(const EngineParams *p, Engine **ret, GemmaError *err) {
         pthread_cond_init(&e->wake, NULL);
 
         e->model_path = strdup(p->model_path);
-        if (!e->model_path) {
+        e->backend = p->backend ? strdup(p->backend) : NULL;
+        if (!e->model_path || (p->backend && !e->backend)) {
                 engine_free(e);
                 return gemma_error_set(err, -ENOMEM, "out of memory");
         }
         e->params.model_path = e->model_path;
+        e->params.backend = e->backend;
         e->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (e->event_fd < 0) {
                 int r = -errno;
@@ -634,6 +643,7 @@ Engine *engine_free(Engine *e) {
         pthread_cond_destroy(&e->wake);
         pthread_mutex_destroy(&e->lock);
         free(e->model_path);
+        free(e->backend);
         free(e);
         return NULL;
 }
@@ -651,7 +661,11 @@ const Tokenizer *engine_tokenizer(const Engine *e) {
 }
 
 const char *engine_backend_name(const Engine *e) {
-        return "cpu";
+        return e->accel.active[0] ? e->accel.active : "cpu";
+}
+
+const AccelReport *engine_accel_report(const Engine *e) {
+        return &e->accel;
 }
 
 uint32_t engine_n_threads(const Engine *e) {

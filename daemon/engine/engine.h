@@ -25,6 +25,9 @@ typedef struct EngineParams {
         bool prefault;                /* read the weights in while loading, with progress */
         uint64_t kv_budget_bytes;     /* KV page pool budget; 0: none */
         uint32_t page_size;           /* positions per KV page; 0: 32 */
+        const char *backend;          /* where decoder layers run: auto, cpu, opencl[:DEVICE];
+                                       * NULL: cpu. Validated by the config reader */
+        uint64_t max_device_bytes;    /* OpenCL device memory; 0: 90% of the device */
 } EngineParams;
 
 typedef enum EngineFinish {
@@ -107,6 +110,9 @@ const Gemma3nModel *engine_model(const Engine *e);
 const Tokenizer *engine_tokenizer(const Engine *e);
 const char *engine_backend_name(const Engine *e);   /* "cpu" */
 uint32_t engine_n_threads(const Engine *e);
+/* After READY: where the layers run, and what accel_select() said (placement or why the CPU). */
+struct AccelReport;
+const struct AccelReport *engine_accel_report(const Engine *e);
 
 /* Queues a job. A request's events end with one FINISHED. -EINVAL for an empty or bad job,
  * -ENOMEM; on failure the caller keeps job->tokens. */

@@ -152,8 +152,9 @@ launch_gemmad() {
         local margs=()
         [ -n "$model" ] && margs=(--model "$model")
         # One compute thread: these tests run in parallel, several daemons at once, and small test
-        # models gain nothing from more. A later --threads in ARGS wins.
-        "$GEMMAD" --config "$DIR/gemmad-$GEMMAD_RUN.conf" --threads 1 "${margs[@]}" \
+        # models gain nothing from more. The CPU backend unless a test asks (the answers compared
+        # are the CPU's). A later --threads or --backend in ARGS wins.
+        "$GEMMAD" --config "$DIR/gemmad-$GEMMAD_RUN.conf" --threads 1 --backend cpu "${margs[@]}" \
                 --bus-address "$BUS_ADDRESS" "$@" 2>"$GEMMAD_LOG" &
         GEMMAD_PID=$!
         track "$GEMMAD_PID"

@@ -105,6 +105,8 @@ static void test_config_init_defaults(void **state) {
         assert_true(c.prefault);
         assert_int_equal(c.prefill_chunk, 128);
         assert_int_equal(c.kv_cache_mib, 1024);
+        assert_string_equal(c.backend, "auto");
+        assert_int_equal(c.opencl_max_device_mib, 0);
         assert_string_equal(c.slice_reduced, "auto");
         assert_string_equal(c.slice_minimal, "auto");
         assert_null(c.slice_custom);
@@ -237,6 +239,7 @@ static const RangeCase ranges[] = {
         { "model", "context", offsetof(Config, context), 128, 1048576 },
         { "engine", "prefill_chunk", offsetof(Config, prefill_chunk), 1, 4096 },
         { "engine", "kv_cache_mib", offsetof(Config, kv_cache_mib), 16, 1048576 },
+        { "engine", "opencl_max_device_mib", offsetof(Config, opencl_max_device_mib), 0, 16777216 },
         { "power", "poll_ms", offsetof(Config, power_poll_ms), 100, 60000 },
         { "power", "battery_low_percent", offsetof(Config, power_battery_low_percent), 0, 100 },
         { "power", "down_delay_ms", offsetof(Config, power_down_delay_ms), 0, 3600000 },
@@ -666,7 +669,7 @@ static void test_config_example_file(void **state) {
         }
         fclose(in);
         assert_int_equal(fclose(out), 0);
-        assert_int_equal(n_keys, 26);
+        assert_int_equal(n_keys, 28);
 
         assert_int_equal(config_init(&c), 0);
         assert_int_equal(config_init(&def), 0);
@@ -683,6 +686,8 @@ static void test_config_example_file(void **state) {
         assert_int_equal(c.prefault, def.prefault);
         assert_int_equal(c.prefill_chunk, def.prefill_chunk);
         assert_int_equal(c.kv_cache_mib, def.kv_cache_mib);
+        assert_string_equal(c.backend, def.backend);
+        assert_int_equal(c.opencl_max_device_mib, def.opencl_max_device_mib);
         assert_string_equal(c.slice_reduced, def.slice_reduced);
         assert_string_equal(c.slice_minimal, def.slice_minimal);
         assert_string_equal(c.slice_custom, "ffn=75%");
@@ -707,6 +712,24 @@ static void test_config_example_file(void **state) {
         free(text);
 }
 
+static void test_config_backend(void **state) {
+        GemmaError err = { 0 };
+        Config c;
+        const char *good[] = { "auto", "cpu", "opencl", "opencl:0", "opencl:Intel(R) Arc" };
+        for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+                char text[128];
+                assert_int_equal(config_init(&c), 0);
+                snprintf(text, sizeof(text), "[engine]\nbackend = %s\n", good[i]);
+                if (load(&c, text, &err) < 0)
+                        fail_msg("%s: %s", good[i], err.message);
+                assert_string_equal(c.backend, good[i]);
+                config_done(&c);
+        }
+        load_fails("[engine]\nbackend = gpu\n", 2, "backend", "gpu", NULL);
+        load_fails("[engine]\nbackend = opencl:\n", 2, "backend", NULL);
+        load_fails("[engine]\nbackend = CPU\n", 2, "backend", NULL);
+}
+
 static void test_config_slice_custom(void **state) {
         GemmaError err = { 0 };
         Config c;
@@ -720,6 +743,7 @@ static void test_config_slice_custom(void **state) {
 
 int main(int argc, char *argv[]) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_config_backend),
                 cmocka_unit_test(test_config_slice_custom),
                 cmocka_unit_test(test_config_init_defaults),
                 cmocka_unit_test(test_config_load_string_empty),
