@@ -51,6 +51,8 @@ static void select_opencl(Gemma3nModel *m, const BackendSpec *spec, const AccelS
         r->device_bytes = accel->device_bytes;
         r->host_bytes = accel->host_bytes;
         r->device_layers = cl_accel_device_layers(accel);
+        if (cl_device_hwmon_temp_path(&dev, r->hwmon_temp, sizeof(r->hwmon_temp)) < 0)
+                r->hwmon_temp[0] = '\0';
 }
 #endif
 

@@ -21,6 +21,9 @@ typedef struct AccelReport {
         uint64_t device_bytes;       /* weights on the device */
         uint64_t host_bytes;         /* weights read from the mapped file on the host */
         uint32_t device_layers;
+        /* The device's hwmon temperature file (.../hwmon/hwmonN/temp1_input) when it is a DRM
+         * device that has one, else "": the power policy reads it beside the thermal zones. */
+        char hwmon_temp[256];
 } AccelReport;
 
 /* cpu: nothing to do. auto: the first OpenCL GPU, else the CPU. opencl: the named device, or the
