@@ -33,6 +33,7 @@ typedef enum ConfigType {
         CONFIG_TYPE_SLICE_POLICY, /* char *; "auto" or a slice name */
         CONFIG_TYPE_SLICE_SPEC,   /* char *; a slice spec, checked against the model when it loads */
         CONFIG_TYPE_BACKEND,      /* char *; auto, cpu, opencl, opencl:DEVICE (backend-spec.h) */
+        CONFIG_TYPE_HWMON,        /* char *; auto, none, or an absolute path to a tempN_input file */
 } ConfigType;
 
 typedef struct ConfigKey {
@@ -42,7 +43,7 @@ typedef struct ConfigKey {
         size_t offset;
         uint32_t def;             /* U32 and BOOL */
         uint32_t min, max;        /* U32 only */
-        const char *sdef;         /* PATH and SLICE_POLICY: the default, or NULL */
+        const char *sdef;         /* string types: the default, or NULL */
 } ConfigKey;
 
 /* Every key gemmad.conf may hold. config.h and gemmad.conf(5) say the same; the tests check each
@@ -71,6 +72,7 @@ static const ConfigKey config_keys[] = {
         { "power", "thermal", CONFIG_TYPE_BOOL, offsetof(Config, power_thermal), 1, 0, 1, NULL },
         { "power", "pressure", CONFIG_TYPE_BOOL, offsetof(Config, power_pressure), 1, 0, 1, NULL },
         { "power", "sysfs_root", CONFIG_TYPE_PATH, offsetof(Config, power_sysfs_root), 0, 0, 0, "/" },
+        { "power", "gpu_hwmon", CONFIG_TYPE_HWMON, offsetof(Config, power_gpu_hwmon), 0, 0, 0, "auto" },
         { "power", "poll_ms", CONFIG_TYPE_U32, offsetof(Config, power_poll_ms), 2000, 100, 60000, NULL },
         { "power", "battery_low_percent", CONFIG_TYPE_U32, offsetof(Config, power_battery_low_percent), 20, 0, 100, NULL },
         { "power", "down_delay_ms", CONFIG_TYPE_U32, offsetof(Config, power_down_delay_ms), 500, 0, 3600000, NULL },
@@ -117,7 +119,7 @@ int config_init(Config *c) {
 
 static bool key_is_string(const ConfigKey *k) {
         return k->type == CONFIG_TYPE_PATH || k->type == CONFIG_TYPE_SLICE_POLICY || k->type == CONFIG_TYPE_SLICE_SPEC ||
-               k->type == CONFIG_TYPE_BACKEND;
+               k->type == CONFIG_TYPE_BACKEND || k->type == CONFIG_TYPE_HWMON;
 }
 
 void config_done(Config *c) {
@@ -311,6 +313,55 @@ static bool slice_name_valid(const char *s) {
         return true;
 }
 
+/* "tempN_input" with N a channel number (from 1, no leading zero): the only file a hwmon
+ * temperature's limits can be found beside (Documentation/hwmon/sysfs-interface). */
+static bool hwmon_input_name_valid(const char *s) {
+        size_t n = strlen(s);
+        if (n <= strlen("temp_input") || strncmp(s, "temp", 4) != 0 || !streq(s + n - 6, "_input"))
+                return false;
+        if (s[4] == '0' || n - strlen("temp_input") > 6)
+                return false;
+        for (size_t i = 4; i < n - 6; i++)
+                if (s[i] < '0' || s[i] > '9')
+                        return false;
+        return true;
+}
+
+/* auto, none, or an absolute path naming a tempN_input file. Relative paths are refused rather
+ * than resolved: the value names a file in /sys, not one beside this configuration. */
+static int parser_set_hwmon(Parser *p, const ConfigKey *k, const char *value) {
+        char **field = config_field(p->config, k);
+        size_t bad;
+
+        if (!*value)
+                return parser_fail(p, "[%s] %s is empty; use auto, none or the absolute path of a hwmon "
+                                   "tempN_input file", k->section, k->key);
+        if (!streq(value, "auto") && !streq(value, "none")) {
+                if (!utf8_validate(value, strlen(value), &bad))
+                        return parser_fail(p, "[%s] %s is not valid UTF-8 (byte %zu)", k->section, k->key, bad);
+                for (const char *c = value; *c; c++)
+                        if ((unsigned char) *c < 0x20 || *c == 0x7f)
+                                return parser_fail(p, "[%s] %s contains a control character", k->section, k->key);
+                if (value[0] != '/')
+                        return parser_fail(p, "[%s] %s = '%.80s' is neither auto, none nor an absolute path",
+                                           k->section, k->key, value);
+                if (strlen(value) >= PATH_MAX)
+                        return parser_fail(p, "[%s] %s is longer than %d bytes", k->section, k->key, PATH_MAX - 1);
+                if (!hwmon_input_name_valid(strrchr(value, '/') + 1))
+                        return parser_fail(p, "[%s] %s = '%.80s' does not name a hwmon temperature input: the "
+                                           "file name must be tempN_input (N from 1), e.g. "
+                                           "/sys/class/hwmon/hwmon3/temp1_input", k->section, k->key, value);
+        }
+        char *copy = strdup(value);
+        if (!copy) {
+                p->error_code = -ENOMEM;
+                return parser_fail(p, "out of memory");
+        }
+        free(*field);
+        *field = copy;
+        return 1;
+}
+
 /* The directory relative paths in this file are resolved against, as an absolute path: the
  * file's own directory, made absolute with the working directory when the name is relative. */
 static int parser_base_dir(const Parser *p, char **ret) {
@@ -413,6 +464,8 @@ static int parser_set_value(Parser *p, const ConfigKey *k, const char *value) {
                 return 1;
         case CONFIG_TYPE_PATH:
                 return parser_set_path(p, k, value);
+        case CONFIG_TYPE_HWMON:
+                return parser_set_hwmon(p, k, value);
         case CONFIG_TYPE_BACKEND:
         case CONFIG_TYPE_SLICE_SPEC:
         case CONFIG_TYPE_SLICE_POLICY: {

@@ -48,6 +48,8 @@ typedef struct Config {
         bool power_thermal;               /* thermal = true: thermal zones */
         bool power_pressure;              /* pressure = true: /proc/pressure */
         char *power_sysfs_root;           /* sysfs_root = /: prefix of /sys and /proc (tests) */
+        char *power_gpu_hwmon;            /* gpu_hwmon = auto: "auto" (the OpenCL device's hwmon
+                                           * sensor), "none", or an absolute .../tempN_input path */
         uint32_t power_poll_ms;           /* poll_ms = 2000, 100..60000: thermal/PSI re-read period */
         uint32_t power_battery_low_percent; /* battery_low_percent = 20, 0..100 */
         uint32_t power_down_delay_ms;     /* down_delay_ms = 500, 0..3600000: a smaller slice after this */

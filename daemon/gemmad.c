@@ -225,14 +225,17 @@ static void notify_status(Daemon *d) {
         (void) sd_notify(false, status);
 }
 
+static void follow_gpu_hwmon(Daemon *d, const Manager *m);
+
 static void on_state_changed(Manager *m, void *userdata) {
         Daemon *d = userdata;
         static ManagerState logged = _MANAGER_STATE_MAX;
         if (m->state != logged) {
                 logged = m->state;
-                if (m->state == MANAGER_READY)
+                if (m->state == MANAGER_READY) {
                         log_info("model '%s' loaded; ready", m->model_path);
-                else if (m->state == MANAGER_ERROR)
+                        follow_gpu_hwmon(d, m);
+                } else if (m->state == MANAGER_ERROR)
                         log_error("no model loaded: %s", m->error_message ? m->error_message : "unknown error");
         }
         notify_status(d);
@@ -323,6 +326,31 @@ static void on_power_inputs(void *userdata) {
         manager_set_power_inputs(d->manager, entries, n);
 }
 
+/* gpu_hwmon = auto: the sensor of the device the model was just placed on, found by the OpenCL
+ * backend under /sys. Under a sysfs_root other than "/" the same path is looked up in that tree,
+ * so a fake root never mixes in the real machine's GPU. */
+static void follow_gpu_hwmon(Daemon *d, const Manager *m) {
+        const char *root = d->config.power_sysfs_root;
+        const char *found = m->model.hwmon_temp;
+        _cleanup_free_ char *path = NULL;
+
+        if (!d->power || strcmp(d->config.power_gpu_hwmon, "auto") != 0)
+                return;
+        if (found[0] == '/' && root && strcmp(root, "/") != 0) {
+                size_t n = strlen(root);
+                while (n > 1 && root[n - 1] == '/')
+                        n--;
+                if (asprintf(&path, "%.*s%s", (int) n, root, found) < 0) {
+                        log_warning("out of memory; not reading the GPU temperature");
+                        return;
+                }
+        }
+        if (!found[0])
+                log_debug("gpu_hwmon = auto: no hwmon temperature sensor for backend %s", m->model.backend);
+        if (power_monitor_set_gpu_hwmon(d->power, path ? path : found) < 0)
+                log_warning("out of memory; not reading the GPU temperature");
+}
+
 static int start_power_monitor(Daemon *d) {
         const Config *c = &d->config;
         PowerMonitorConfig cfg;
@@ -338,7 +366,13 @@ static int start_power_monitor(Daemon *d) {
         cfg.rules.up_dwell_usec = (uint64_t) c->power_up_dwell_ms * 1000;
         cfg.rules.min_dwell_usec = (uint64_t) c->power_min_dwell_ms * 1000;
         PowerMonitorCallbacks cb = { .decided = on_power_decided, .inputs_changed = on_power_inputs, .userdata = d };
-        return power_monitor_new(d->event, &cfg, cb, &d->power);
+        int r = power_monitor_new(d->event, &cfg, cb, &d->power);
+        if (r < 0)
+                return r;
+        /* A configured sensor is read from the start; auto waits for the model's device. */
+        if (c->power_gpu_hwmon[0] == '/' && power_monitor_set_gpu_hwmon(d->power, c->power_gpu_hwmon) < 0)
+                log_warning("out of memory; not reading the GPU temperature");
+        return 0;
 }
 
 /* ---- setup ---- */

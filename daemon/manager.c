@@ -318,6 +318,7 @@ static void summarize_model(Manager *m, const Gemma3nModel *model) {
         snprintf(m->model.backend, sizeof(m->model.backend), "%s", accel->active[0] ? accel->active : "cpu");
         m->model.device_bytes = accel->device_bytes;
         m->model.host_bytes = accel->device_bytes ? accel->host_bytes : model->file->size;
+        snprintf(m->model.hwmon_temp, sizeof(m->model.hwmon_temp), "%s", accel->hwmon_temp);
         if (accel->fell_back)
                 log_warning("%s", accel->message);
         else

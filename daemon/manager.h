@@ -41,6 +41,8 @@ typedef struct ModelSummary {
         char backend[192];            /* "cpu" or "opencl:DEVICE" */
         uint64_t device_bytes;        /* weights on the accelerator */
         uint64_t host_bytes;          /* weights read from the mapped file on the host */
+        char hwmon_temp[256];         /* the accelerator's hwmon temperature input (a DRM device's
+                                       * .../hwmon/hwmonN/temp1_input), "" when it has none */
 } ModelSummary;
 
 typedef struct ManagerObserver {

@@ -6,6 +6,9 @@
  *   thermal = true                  read thermal zones
  *   pressure = true                 read /proc/pressure/{cpu,memory}
  *   sysfs_root = /                  prefix for /sys/class/thermal and /proc/pressure (tests)
+ *   gpu_hwmon = auto                auto, none or an absolute .../tempN_input path: the GPU's
+ *                                    hwmon sensor, read with the zones (the daemon hands it over
+ *                                    with power_monitor_set_gpu_hwmon())
  *   poll_ms = 2000                  sysfs/PSI re-read period, 100..60000
  *   battery_low_percent = 20        battery-low at <= this on battery, 0..100
  *   battery_low_leave_percent = 25  ... until >= this, battery_low_percent..100

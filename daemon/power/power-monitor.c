@@ -17,6 +17,7 @@ struct PowerMonitor {
         sd_event *event;
         PowerMonitorConfig cfg;
         char *sysfs_root;                       /* cfg.sysfs_root points here */
+        char *gpu_hwmon;                        /* the GPU's tempN_input, or NULL */
         PowerMonitorCallbacks cb;
 
         BusUPower *upower;
@@ -160,11 +161,17 @@ static void sysfs_read(PowerMonitor *m) {
         int r;
 
         if (m->cfg.use_thermal) {
-                PowerThermalReading t;
+                PowerThermalReading t = { 0 };
                 r = power_sysfs_read_thermal(m->cfg.sysfs_root, &t, &w);
+                /* The GPU's sensor joins the zones: the hottest and the worst of all count. What
+                 * it cannot read (-ENOMEM included) leaves the zones' reading as it was. */
+                if (r >= 0 && m->gpu_hwmon)
+                        (void) power_sysfs_read_hwmon(m->gpu_hwmon, &t, &w);
                 if (r >= 0) {
                         in.temp_known = t.temp_known;
                         in.temp_c = t.temp_c;
+                        in.gpu_temp_known = t.hwmon_known;
+                        in.gpu_temp_c = t.hwmon_temp_c;
                         in.thermal_known = t.state_known;
                         in.thermal = t.state;
                         in.thermal_hyst = t.state_hyst;
@@ -185,7 +192,7 @@ static void sysfs_read(PowerMonitor *m) {
                 if (!warning_seen(&m->warnings, w.line[i]))
                         log_warning("%s", w.line[i]);
         if (w.n_dropped > 0 && m->warnings.n_dropped == 0)
-                log_warning("... and %u more problems with the thermal and pressure files", w.n_dropped);
+                log_warning("... and %u more problems with the thermal, hwmon and pressure files", w.n_dropped);
         m->warnings = w;
         m->sysfs = in;
 }
@@ -222,6 +229,7 @@ PowerMonitor *power_monitor_free(PowerMonitor *m) {
         bus_upower_free(m->upower);
         sd_event_unref(m->event);
         free(m->sysfs_root);
+        free(m->gpu_hwmon);
         free(m);
         return NULL;
 }
@@ -270,6 +278,34 @@ int power_monitor_new(sd_event *e, const PowerMonitorConfig *cfg, PowerMonitorCa
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(m);
+        return 0;
+}
+
+int power_monitor_set_gpu_hwmon(PowerMonitor *m, const char *path) {
+        char *copy = NULL;
+
+        if (path && *path) {
+                if (m->gpu_hwmon && strcmp(m->gpu_hwmon, path) == 0)
+                        return 0;
+                copy = strdup(path);
+                if (!copy)
+                        return -ENOMEM;
+        } else if (!m->gpu_hwmon)
+                return 0;
+        free(m->gpu_hwmon);
+        m->gpu_hwmon = copy;
+        if (!copy)
+                log_info("Power: not reading a GPU temperature");
+        else if (m->cfg.use_thermal)
+                log_info("Power: reading the GPU temperature from %s", copy);
+        else
+                log_info("Power: thermal reading is off; not reading the GPU temperature from %s", copy);
+        /* Read now, decide at the next loop iteration: the caller may itself be reacting to a
+         * callback (gemmad sets the path while the model's "ready" is being announced), so no
+         * callback runs from here. */
+        sysfs_read(m);
+        if (m->started)
+                arm_policy_timer(m, now_usec(m));
         return 0;
 }
 

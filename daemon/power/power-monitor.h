@@ -1,7 +1,7 @@
 /* The power monitor: on the event thread, gathers the inputs (UPower and power-profiles-daemon on
- * the system bus, thermal zones and PSI re-read on a timer), runs the policy whenever one changes
- * or a waiting change falls due (a timer at the policy's deadline, no polling for it), and tells
- * its owner when the decision changes. */
+ * the system bus, thermal zones, the GPU's hwmon sensor and PSI re-read on a timer), runs the
+ * policy whenever one changes or a waiting change falls due (a timer at the policy's deadline, no
+ * polling for it), and tells its owner when the decision changes. */
 #pragma once
 
 #include <stdbool.h>
@@ -44,6 +44,13 @@ static inline void power_monitor_freep(PowerMonitor **m) {
         if (*m)
                 power_monitor_free(*m);
 }
+
+/* The GPU's hwmon temperature input (an absolute .../tempN_input path, see
+ * power_sysfs_read_hwmon()), read with the thermal zones on every poll while cfg.use_thermal is
+ * set; NULL or "" stops reading one. The path is copied. It is read at once and decided on at the
+ * next loop iteration (no callback runs before this returns), so a hot GPU counts without waiting
+ * for a poll. Returns 0; -ENOMEM (the previous path stays). */
+int power_monitor_set_gpu_hwmon(PowerMonitor *m, const char *path);
 
 /* The inputs the last decision was made from, as (key, type, value) for SliceInputs a{sv}: see
  * power_inputs_to_entries(). Returns how many entries were written (0 before the first decision). */

@@ -159,7 +159,8 @@ void power_decision_init(PowerDecision *d) {
 
 bool power_inputs_empty(const PowerInputs *in) {
         return !in->on_battery_known && !in->percentage_known && !in->warning_level_known && !in->profile_known &&
-               !in->thermal_known && !in->temp_known && !in->psi_cpu_known && !in->psi_memory_known;
+               !in->thermal_known && !in->temp_known && !in->gpu_temp_known && !in->psi_cpu_known &&
+               !in->psi_memory_known;
 }
 
 /* One total order over (level, reason): smaller models first by level, then by reason priority. */
@@ -286,6 +287,8 @@ size_t power_inputs_to_entries(const PowerInputs *in, PowerInputEntry ret[static
                 ret[n++] = (PowerInputEntry) { .key = "profile", .type = 's', .s = power_profile_to_string(in->profile) };
         if (in->temp_known)
                 ret[n++] = (PowerInputEntry) { .key = "temp_c", .type = 'd', .d = in->temp_c };
+        if (in->gpu_temp_known)
+                ret[n++] = (PowerInputEntry) { .key = "gpu_temp_c", .type = 'd', .d = in->gpu_temp_c };
         if (in->thermal_known && power_thermal_to_string(in->thermal))
                 ret[n++] = (PowerInputEntry) { .key = "thermal", .type = 's', .s = power_thermal_to_string(in->thermal) };
         if (in->psi_cpu_known)

@@ -30,7 +30,8 @@ typedef enum PowerReason {
         POWER_REASON_BATTERY_LOW,       /* on battery and low (percentage band or UPower WarningLevel) */
         POWER_REASON_POWER_SAVER,       /* power-profiles-daemon says power-saver */
         POWER_REASON_PRESSURE,          /* CPU or memory pressure stall (PSI some avg10) */
-        POWER_REASON_THERMAL,           /* a thermal zone at or above a passive or hot trip point */
+        POWER_REASON_THERMAL,           /* a thermal zone at or above a passive or hot trip point,
+                                         * or the GPU's hwmon sensor at or above its max or crit */
         _POWER_REASON_MAX,
         _POWER_REASON_INVALID = -EINVAL,
 } PowerReason;
@@ -71,12 +72,17 @@ typedef struct PowerInputs {
         uint32_t warning_level;
         bool profile_known;                        /* power-profiles-daemon ActiveProfile */
         PowerProfile profile;
-        bool thermal_known;                        /* some zone has a usable passive/hot trip */
+        bool thermal_known;                        /* some zone (or the GPU's hwmon sensor) has a
+                                                    * usable passive/hot trip */
         PowerThermal thermal;                      /* worst zone state: temperature >= trip */
         PowerThermal thermal_hyst;                 /* same with every trip lowered by its hysteresis:
                                                     * what the state stays at while cooling down */
-        bool temp_known;                           /* hottest zone; reported, not used by the policy */
+        bool temp_known;                           /* hottest zone or GPU sensor; reported, not used
+                                                    * by the policy */
         double temp_c;
+        bool gpu_temp_known;                       /* the GPU's hwmon sensor alone; reported, its
+                                                    * limits are in thermal */
+        double gpu_temp_c;
         bool psi_cpu_known;                        /* /proc/pressure/cpu "some avg10", 0..100 */
         double psi_cpu_avg10;
         bool psi_memory_known;                     /* /proc/pressure/memory "some avg10", 0..100 */
@@ -171,9 +177,9 @@ const char *power_profile_to_string(PowerProfile p);
 PowerProfile power_profile_from_string(const char *s);
 
 /* The known inputs as (key, D-Bus type, value), for the SliceInputs a{sv} property. Keys and
- * types: on_battery b, percentage d, warning_level u, profile s, temp_c d, thermal s,
- * psi_cpu_avg10 d, psi_memory_avg10 d, always in this order, only the known ones. */
-#define POWER_INPUT_ENTRIES_MAX 8
+ * types: on_battery b, percentage d, warning_level u, profile s, temp_c d, gpu_temp_c d,
+ * thermal s, psi_cpu_avg10 d, psi_memory_avg10 d, always in this order, only the known ones. */
+#define POWER_INPUT_ENTRIES_MAX 9
 
 typedef struct PowerInputEntry {
         const char *key;

@@ -1,5 +1,5 @@
-/* Thermal zone and PSI readers (see power-sysfs.h): directory walks with openat(), reads capped at
- * POWER_SYSFS_READ_MAX bytes, hand-written number parsers (no locale, no strtod). */
+/* Thermal zone, hwmon and PSI readers (see power-sysfs.h): directory walks with openat(), reads
+ * capped at POWER_SYSFS_READ_MAX bytes, hand-written number parsers (no locale, no strtod). */
 #include "power-sysfs.h"
 
 #include <dirent.h>
@@ -76,6 +76,27 @@ PowerTripType power_parse_trip_type(const char *s, size_t len) {
                 if (strlen(names[i]) == len && memcmp(names[i], s, len) == 0)
                         return (PowerTripType) i;
         return _POWER_TRIP_INVALID;
+}
+
+int power_parse_hwmon_input_name(const char *s, size_t len, unsigned *ret_index) {
+        static const char prefix[] = "temp", suffix[] = "_input";
+        const size_t n_prefix = sizeof(prefix) - 1, n_suffix = sizeof(suffix) - 1;
+        unsigned v = 0;
+
+        if (len <= n_prefix + n_suffix || memcmp(s, prefix, n_prefix) != 0 ||
+            memcmp(s + len - n_suffix, suffix, n_suffix) != 0)
+                return -EINVAL;
+        const char *digits = s + n_prefix;
+        size_t n_digits = len - n_prefix - n_suffix;
+        if (n_digits > 6 || digits[0] == '0') /* 6 digits: POWER_HWMON_INDEX_MAX; "0" is no channel */
+                return -EINVAL;
+        for (size_t i = 0; i < n_digits; i++) {
+                if (!is_digit(digits[i]))
+                        return -EINVAL;
+                v = v * 10 + (unsigned) (digits[i] - '0');
+        }
+        *ret_index = v;
+        return 0;
 }
 
 /* A cursor over one line. */
@@ -267,14 +288,14 @@ typedef struct ZoneResult {
         PowerThermal state, state_hyst;
 } ZoneResult;
 
-/* Reads an attribute of the zone (zone: its path, for messages) into buf; adds a warning unless
- * the file is absent. */
-static ssize_t zone_read(int zone_fd, const char *zone, const char *name, char *buf, PowerWarnings *w) {
-        ssize_t n = read_small(zone_fd, name, buf, POWER_SYSFS_READ_MAX);
+/* Reads an attribute in dir_fd (dir: its path, for messages) into buf; adds a warning unless the
+ * file is absent. */
+static ssize_t attr_read(int dir_fd, const char *dir, const char *name, char *buf, PowerWarnings *w) {
+        ssize_t n = read_small(dir_fd, name, buf, POWER_SYSFS_READ_MAX);
         if (n == -EFBIG)
-                power_warnings_add(w, "%s/%s: longer than %d bytes, ignoring", zone, name, POWER_SYSFS_READ_MAX);
+                power_warnings_add(w, "%s/%s: longer than %d bytes, ignoring", dir, name, POWER_SYSFS_READ_MAX);
         else if (n < 0 && n != -ENOENT)
-                power_warnings_add(w, "%s/%s: cannot read: %s, ignoring", zone, name, read_error(n));
+                power_warnings_add(w, "%s/%s: cannot read: %s, ignoring", dir, name, read_error(n));
         return n;
 }
 
@@ -291,7 +312,7 @@ static bool zone_read_all(int zone_fd, const char *zone, ZoneResult *z, PowerWar
         int r;
 
         *z = (ZoneResult) { .state = POWER_THERMAL_NONE, .state_hyst = POWER_THERMAL_NONE };
-        n = zone_read(zone_fd, zone, "temp", buf, w);
+        n = attr_read(zone_fd, zone, "temp", buf, w);
         if (n < 0) {
                 if (n == -ENOENT)
                         power_warnings_add(w, "%s/temp: missing, ignoring zone", zone);
@@ -309,7 +330,7 @@ static bool zone_read_all(int zone_fd, const char *zone, ZoneResult *z, PowerWar
                 int64_t trip_mc, hyst_mc;
 
                 snprintf(name, sizeof(name), "trip_point_%u_type", i);
-                n = zone_read(zone_fd, zone, name, buf, w);
+                n = attr_read(zone_fd, zone, name, buf, w);
                 if (n == -ENOENT)
                         break; /* trip points are numbered from 0 without gaps */
                 if (n < 0)
@@ -324,7 +345,7 @@ static bool zone_read_all(int zone_fd, const char *zone, ZoneResult *z, PowerWar
                         continue; /* fans: not a reason to slow down */
 
                 snprintf(name, sizeof(name), "trip_point_%u_temp", i);
-                n = zone_read(zone_fd, zone, name, buf, w);
+                n = attr_read(zone_fd, zone, name, buf, w);
                 if (n < 0) {
                         if (n == -ENOENT)
                                 power_warnings_add(w, "%s/%s: missing, ignoring trip", zone, name);
@@ -344,7 +365,7 @@ static bool zone_read_all(int zone_fd, const char *zone, ZoneResult *z, PowerWar
 
                 hyst_mc = POWER_TRIP_HYST_DEFAULT_MC;
                 snprintf(name, sizeof(name), "trip_point_%u_hyst", i);
-                n = zone_read(zone_fd, zone, name, buf, w);
+                n = attr_read(zone_fd, zone, name, buf, w);
                 if (n >= 0) {
                         int64_t v;
                         if (power_parse_int(buf, (size_t) n, &v) < 0 || v < 0 || v > POWER_TRIP_HYST_MAX_MC) {
@@ -433,6 +454,139 @@ int power_sysfs_read_thermal(const char *root, PowerThermalReading *ret, PowerWa
         }
         *ret = t;
         return 0;
+}
+
+/* ---- hwmon ---------------------------------------------------------------------------------- */
+
+/* The upper limits of a temperature channel (Documentation/hwmon/sysfs-interface), lowest first. */
+static const struct {
+        const char *name;                       /* tempN_<name> */
+        PowerThermal state;
+} hwmon_limits[] = {
+        { "max", POWER_THERMAL_PASSIVE },
+        { "crit", POWER_THERMAL_HOT },
+        { "emergency", POWER_THERMAL_HOT },     /* above crit, on chips with three upper limits */
+};
+
+/* The band below a limit. tempN_<limit>_hyst is an absolute temperature; at or below 0 °C it is
+ * unset (amdgpu reports -273150), equal to the limit it is no band: the default then, as for a
+ * trip point without hysteresis. */
+static int64_t hwmon_band(int dir_fd, const char *dir, unsigned index, const char *limit, int64_t limit_mc,
+                          PowerWarnings *w) {
+        char buf[POWER_SYSFS_READ_MAX];
+        char value[32];
+        char name[64];
+        int64_t v;
+
+        snprintf(name, sizeof(name), "temp%u_%s_hyst", index, limit);
+        ssize_t n = attr_read(dir_fd, dir, name, buf, w);
+        if (n < 0)
+                return POWER_TRIP_HYST_DEFAULT_MC;
+        if (power_parse_int(buf, (size_t) n, &v) < 0 ||
+            (v > 0 && (v > limit_mc || limit_mc - v > POWER_TRIP_HYST_MAX_MC))) {
+                describe_value(buf, (size_t) n, value);
+                power_warnings_add(w, "%s/%s: bad hysteresis '%s', using %d", dir, name, value,
+                                   POWER_TRIP_HYST_DEFAULT_MC);
+                return POWER_TRIP_HYST_DEFAULT_MC;
+        }
+        if (v <= 0 || v == limit_mc)
+                return POWER_TRIP_HYST_DEFAULT_MC;
+        return limit_mc - v;
+}
+
+/* Reads the channel's temperature and limits into z; false when the temperature is unusable. */
+static bool hwmon_read_all(int dir_fd, const char *dir, unsigned index, ZoneResult *z, PowerWarnings *w) {
+        char buf[POWER_SYSFS_READ_MAX];
+        char value[32];
+        char name[64];
+        ssize_t n;
+        int r;
+
+        *z = (ZoneResult) { .state = POWER_THERMAL_NONE, .state_hyst = POWER_THERMAL_NONE };
+        snprintf(name, sizeof(name), "temp%u_input", index);
+        n = attr_read(dir_fd, dir, name, buf, w);
+        if (n < 0) {
+                if (n == -ENOENT)
+                        power_warnings_add(w, "%s/%s: missing, ignoring sensor", dir, name);
+                return false;
+        }
+        r = power_parse_millicelsius(buf, (size_t) n, &z->temp_mc);
+        if (r < 0) {
+                describe_value(buf, (size_t) n, value);
+                power_warnings_add(w, "%s/%s: %s '%s', ignoring sensor", dir, name,
+                                   r == -ERANGE ? "implausible temperature" : "not a temperature", value);
+                return false;
+        }
+
+        for (size_t i = 0; i < ELEMENTSOF(hwmon_limits); i++) {
+                int64_t limit_mc;
+
+                snprintf(name, sizeof(name), "temp%u_%s", index, hwmon_limits[i].name);
+                n = attr_read(dir_fd, dir, name, buf, w);
+                if (n < 0)
+                        continue; /* absent: this state is unknown for the sensor */
+                r = power_parse_int(buf, (size_t) n, &limit_mc);
+                if (r == 0 && limit_mc <= 0)
+                        continue; /* unset limit */
+                if (r == 0 && limit_mc > POWER_TEMP_MAX_MC)
+                        r = -ERANGE;
+                if (r < 0) {
+                        describe_value(buf, (size_t) n, value);
+                        power_warnings_add(w, "%s/%s: %s '%s', ignoring limit", dir, name,
+                                           r == -ERANGE ? "implausible temperature" : "not a temperature", value);
+                        continue;
+                }
+                int64_t band = hwmon_band(dir_fd, dir, index, hwmon_limits[i].name, limit_mc, w);
+
+                z->has_trips = true;
+                if (z->temp_mc >= limit_mc)
+                        z->state = MAX(z->state, hwmon_limits[i].state);
+                if (z->temp_mc >= limit_mc - band)
+                        z->state_hyst = MAX(z->state_hyst, hwmon_limits[i].state);
+        }
+        return true;
+}
+
+int power_sysfs_read_hwmon(const char *input_path, PowerThermalReading *reading, PowerWarnings *warnings) {
+        ZoneResult z;
+        unsigned index;
+
+        if (!input_path || !*input_path)
+                return -EINVAL;
+        const char *slash = strrchr(input_path, '/');
+        if (input_path[0] != '/' || power_parse_hwmon_input_name(slash + 1, strlen(slash + 1), &index) < 0) {
+                power_warnings_add(warnings, "%s: not an absolute path to a hwmon tempN_input file, ignoring",
+                                   input_path);
+                return 0;
+        }
+        _cleanup_free_ char *dir = slash == input_path ? strdup("/")
+                                                       : strndup(input_path, (size_t) (slash - input_path));
+        if (!dir)
+                return -ENOMEM;
+        int dir_fd = open(dir, O_RDONLY | O_CLOEXEC | O_DIRECTORY);
+        if (dir_fd < 0) {
+                power_warnings_add(warnings, "%s: cannot open its directory: %s, ignoring sensor", input_path,
+                                   strerror(errno));
+                return 0;
+        }
+        bool ok = hwmon_read_all(dir_fd, slash == input_path ? "" : dir, index, &z, warnings);
+        close(dir_fd);
+        if (!ok)
+                return 0;
+
+        const double temp_c = (double) z.temp_mc / 1000.0;
+        if (!reading->temp_known || temp_c > reading->temp_c) {
+                reading->temp_known = true;
+                reading->temp_c = temp_c;
+        }
+        if (z.has_trips) {
+                reading->state_known = true;
+                reading->state = MAX(reading->state, z.state);
+                reading->state_hyst = MAX(reading->state_hyst, z.state_hyst);
+        }
+        reading->hwmon_known = true;
+        reading->hwmon_temp_c = temp_c;
+        return 1;
 }
 
 /* ---- pressure ------------------------------------------------------------------------------- */

@@ -1,6 +1,7 @@
-/* Thermal zones and pressure stall information, read from files under an injectable root (tests
- * point it at a fake tree). This is the door for those files: every value is parsed with bounded
- * reads and range checks here; what does not parse is left out and described in a warning. */
+/* Thermal zones, hwmon temperature sensors and pressure stall information, read from files under
+ * an injectable root or path (tests point them at a fake tree). This is the door for those files:
+ * every value is parsed with bounded reads and range checks here; what does not parse is left out
+ * and described in a warning. */
 #pragma once
 
 #include <stdbool.h>
@@ -15,6 +16,7 @@
 #define POWER_TEMP_MAX_MC 200000                /* 200 °C: hotter readings are not believed */
 #define POWER_TRIP_HYST_DEFAULT_MC 2000         /* band when a trip has no (or a zero) hysteresis */
 #define POWER_TRIP_HYST_MAX_MC 20000
+#define POWER_HWMON_INDEX_MAX 999999             /* tempN_input: N in 1..this */
 
 #define POWER_WARNINGS_MAX 8
 #define POWER_WARNING_LEN 240
@@ -35,14 +37,18 @@ typedef enum PowerTripType {
         _POWER_TRIP_INVALID = -EINVAL,
 } PowerTripType;
 
+/* Zero-initialised means "nothing read" (every state POWER_THERMAL_NONE). A hwmon sensor added
+ * with power_sysfs_read_hwmon() counts like one more zone, its limits like trip points. */
 typedef struct PowerThermalReading {
         unsigned n_zones;                       /* zones whose temperature could be read */
         bool temp_known;
-        double temp_c;                          /* the hottest of those zones */
-        bool state_known;                       /* some zone had a usable passive/hot/critical trip */
+        double temp_c;                          /* the hottest of those zones and sensors */
+        bool state_known;                       /* some zone or sensor had a usable threshold */
         PowerThermal state;                     /* the worst zone: temperature >= a trip */
         PowerThermal state_hyst;                /* the worst zone: temperature >= trip - hysteresis
                                                  * (trip_point_N_hyst, else POWER_TRIP_HYST_DEFAULT_MC) */
+        bool hwmon_known;                       /* the hwmon sensor's temperature could be read */
+        double hwmon_temp_c;                    /* ... and was this (also counted in temp_c) */
 } PowerThermalReading;
 
 typedef struct PowerPressure {
@@ -75,6 +81,11 @@ int power_parse_millicelsius(const char *s, size_t len, int64_t *ret_mc);
  * Returns the type, or _POWER_TRIP_INVALID. */
 PowerTripType power_parse_trip_type(const char *s, size_t len);
 
+/* The file name of a hwmon temperature input, "tempN_input" (Documentation/hwmon/sysfs-interface
+ * numbers channels from 1): N is 1..POWER_HWMON_INDEX_MAX without leading zeros; nothing may
+ * follow. Returns 0 and sets *ret_index; -EINVAL otherwise (*ret_index untouched). */
+int power_parse_hwmon_input_name(const char *s, size_t len, unsigned *ret_index);
+
 /* Appends one line to w (NULL: dropped). */
 void power_warnings_add(PowerWarnings *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -86,6 +97,21 @@ void power_warnings_add(PowerWarnings *w, const char *fmt, ...) __attribute__((f
  * usable trips still count for temp_c. Each skip adds a warning. No thermal directory: nothing
  * known, no warning. Returns 0 and fills ret; -ENOMEM (ret untouched). */
 int power_sysfs_read_thermal(const char *root, PowerThermalReading *ret, PowerWarnings *warnings);
+
+/* Reads one hwmon temperature sensor: input_path is its absolute tempN_input file, and its limits
+ * are the sibling files of the same channel (Documentation/hwmon/sysfs-interface): tempN_max is
+ * the passive threshold, tempN_crit and tempN_emergency are hot. Each limit's hysteresis is
+ * tempN_<limit>_hyst, an absolute temperature (not a delta as for trip points) that must lie
+ * within POWER_TRIP_HYST_MAX_MC below the limit; else POWER_TRIP_HYST_DEFAULT_MC applies.
+ * A limit that is absent is unknown for this sensor (no warning); limits and hysteresis values at
+ * or below 0 °C are how drivers mark unset ones and are skipped silently; a file that cannot be
+ * read, does not parse or is out of range adds a warning and is skipped. A sensor without a usable
+ * limit still counts for the temperature.
+ * Adds the sensor to *reading as one more zone (the hottest temperature and the worst state win)
+ * and sets hwmon_known and hwmon_temp_c. Returns 1 when the temperature was read; 0 when it was
+ * not (a warning, also for a missing file or a path that is not an absolute .../tempN_input;
+ * *reading untouched); -EINVAL for a NULL or empty path; -ENOMEM. */
+int power_sysfs_read_hwmon(const char *input_path, PowerThermalReading *reading, PowerWarnings *warnings);
 
 /* Reads the "some" line of ROOT/proc/pressure/RESOURCE ("cpu", "memory", "io"). Returns 1 and
  * fills ret; 0 when the file is absent (no warning) or malformed (a warning); ret untouched then.

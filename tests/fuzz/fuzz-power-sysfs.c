@@ -1,6 +1,6 @@
 /* libFuzzer target for the power readers' value parsers: any bytes, taken as a PSI line, as an
- * integer attribute, as a temperature and as a trip type, are either rejected with the output
- * untouched or accepted with every value inside its documented range. */
+ * integer attribute, as a temperature, as a trip type and as a hwmon input file name, are either
+ * rejected with the output untouched or accepted with every value inside its documented range. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -45,6 +45,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
         PowerTripType t = power_parse_trip_type(text, size);
         if (t != _POWER_TRIP_INVALID && (t < 0 || t >= _POWER_TRIP_MAX))
+                abort();
+
+        unsigned index = 12345678;
+        r = power_parse_hwmon_input_name(text, size, &index);
+        if (r == 0) {
+                if (index < 1 || index > POWER_HWMON_INDEX_MAX)
+                        abort();
+                if (size < 11 || memcmp(text, "temp", 4) != 0 || memcmp(text + size - 6, "_input", 6) != 0)
+                        abort();
+        } else if (r != -EINVAL || index != 12345678)
                 abort();
         return 0;
 }

@@ -1,6 +1,7 @@
 /* Test driver for the power monitor: runs it on an sd-event loop (system bus from
- * DBUS_SYSTEM_BUS_ADDRESS, sysfs from --sysfs-root) and prints one line per decision and per
- * change of inputs, each with its CLOCK_MONOTONIC time in microseconds:
+ * DBUS_SYSTEM_BUS_ADDRESS, sysfs from --sysfs-root, the GPU sensor from --gpu-hwmon) and prints
+ * one line per decision and per change of inputs, each with its CLOCK_MONOTONIC time in
+ * microseconds:
  *   decision USEC LEVEL REASON
  *   inputs USEC key=value ...
  * Runs until SIGTERM or SIGINT. "--now" prints the current CLOCK_MONOTONIC time and exits, so a
@@ -69,6 +70,7 @@ static int parse_ms(const char *s, uint64_t *ret_usec) {
 int main(int argc, char *argv[]) {
         static const struct option options[] = {
                 { "sysfs-root", required_argument, NULL, 'r' },
+                { "gpu-hwmon", required_argument, NULL, 'g' },
                 { "poll-ms", required_argument, NULL, 'p' },
                 { "down-ms", required_argument, NULL, 'd' },
                 { "up-ms", required_argument, NULL, 'u' },
@@ -82,6 +84,7 @@ int main(int argc, char *argv[]) {
         };
         PowerMonitorConfig cfg;
         PowerMonitor *monitor = NULL;
+        const char *gpu_hwmon = NULL;
         sd_event *e = NULL;
         sigset_t mask;
         int c, r;
@@ -92,6 +95,9 @@ int main(int argc, char *argv[]) {
                 switch (c) {
                 case 'r':
                         cfg.sysfs_root = optarg;
+                        break;
+                case 'g':
+                        gpu_hwmon = optarg;
                         break;
                 case 'p':
                         target = &cfg.poll_usec;
@@ -151,6 +157,12 @@ int main(int argc, char *argv[]) {
                               &monitor);
         if (r < 0) {
                 fprintf(stderr, "power_monitor_new: %s\n", strerror(-r));
+                sd_event_unref(e);
+                return 1;
+        }
+        if (gpu_hwmon && power_monitor_set_gpu_hwmon(monitor, gpu_hwmon) < 0) {
+                fprintf(stderr, "power_monitor_set_gpu_hwmon: out of memory\n");
+                monitor = power_monitor_free(monitor);
                 sd_event_unref(e);
                 return 1;
         }

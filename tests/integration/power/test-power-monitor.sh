@@ -3,8 +3,9 @@
 # private system bus, with a fake sysfs root: no services and no files -> full/no-sensors; the
 # services appear -> full/ac; unplug -> reduced/battery within 1 s; replug -> full/ac only after
 # the dwell; battery low, power-saver (from either power-profiles-daemon name; the current one
-# wins), a thermal zone past its passive trip and CPU pressure each -> minimal with their reason;
-# malformed files -> warnings, no crash; OnBattery flickering every 100 ms for 5 s -> no
+# wins), a thermal zone past its passive trip, the GPU's hwmon sensor past its max (until it cools
+# below the hysteresis band) and CPU pressure each -> minimal with their reason; malformed files
+# -> warnings, no crash; OnBattery flickering every 100 ms for 5 s -> no
 # flapping; the services gone -> full/no-sensors.
 # Every wait is a bounded poll; the only plain sleeps are observation windows in which nothing
 # may happen.
@@ -20,6 +21,7 @@ command -v busctl >/dev/null || { echo "SKIP: busctl not installed"; exit 77; }
 DOWN_MS=500 UP_MS=1500
 work=$(mktemp -d "${TMPDIR:-/tmp}/test-power-monitor.XXXXXX")
 root=$work/root
+gpu=$root/sys/class/drm/renderD128/device/hwmon/hwmon3 # absent until the GPU section
 out=$work/probe.out err=$work/probe.err
 bus_pid='' probe_pid='' upower_pid='' ppd_pid='' ppd_new_pid=''
 
@@ -89,8 +91,8 @@ wait_until 5 "the system bus" busctl --system status org.freedesktop.DBus
 
 # ---- nothing at all: full, no-sensors ----------------------------------------------------------
 mkdir -p "$root"
-"$probe" --sysfs-root "$root" --poll-ms 100 --down-ms $DOWN_MS --up-ms $UP_MS --min-dwell-ms $UP_MS \
-        --verbose >"$out" 2>"$err" &
+"$probe" --sysfs-root "$root" --gpu-hwmon "$gpu/temp1_input" --poll-ms 100 --down-ms $DOWN_MS --up-ms $UP_MS \
+        --min-dwell-ms $UP_MS --verbose >"$out" 2>"$err" &
 probe_pid=$!
 expect_decision 5 full no-sensors
 grep -q '^inputs [0-9]*$' "$out" && fail "inputs reported without any input"
@@ -197,6 +199,31 @@ kill -0 "$probe_pid" || fail "the probe died on malformed files"
 put "$root/sys/class/thermal/thermal_zone0/temp" 45000
 put "$root/sys/class/thermal/thermal_zone1/temp" 50000
 psi memory 0.00
+wait_until 3 "every input again" grep -q "$all_inputs" "$out"
+no_new_decision
+
+# ---- the GPU's hwmon sensor: past temp1_max, held within the 2 °C band, then cool ----------------
+mkdir -p "$gpu"
+put "$gpu/temp1_max" 90000
+put "$gpu/temp1_crit" 100000
+put "$gpu/temp1_input" 60000
+wait_until 3 "the GPU temperature" last_inputs_has "temp_c=60.00 gpu_temp_c=60.00 thermal=none"
+no_new_decision
+t0=$(now)
+put "$gpu/temp1_input" 91000
+expect_decision 3 minimal thermal
+[ $((dec_usec - t0)) -lt 1500000 ] || fail "GPU thermal took $((dec_usec - t0)) us (poll 100 ms + delay 500 ms)"
+last_inputs_has "temp_c=91.00 gpu_temp_c=91.00 thermal=passive" || fail "inputs do not show the hot GPU"
+put "$gpu/temp1_input" 88500
+wait_until 3 "the GPU at 88.5" last_inputs_has "gpu_temp_c=88.50 thermal=none"
+sleep $(((UP_MS + 500) / 1000)).5 # observation window: inside the band, thermal holds past the dwell
+no_new_decision
+put "$gpu/temp1_input" 60000
+expect_decision 5 full ac
+put "$gpu/temp1_input" garbage
+wait_until 3 "a warning about the GPU sensor" grep -q 'hwmon3/temp1_input: not a temperature' "$err"
+kill -0 "$probe_pid" || fail "the probe died on a malformed GPU sensor"
+rm -rf "${root:?}/sys/class/drm"
 wait_until 3 "every input again" grep -q "$all_inputs" "$out"
 no_new_decision
 

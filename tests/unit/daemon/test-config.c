@@ -112,6 +112,7 @@ static void test_config_init_defaults(void **state) {
         assert_null(c.slice_custom);
         assert_true(c.power_upower && c.power_thermal && c.power_pressure);
         assert_string_equal(c.power_sysfs_root, "/");
+        assert_string_equal(c.power_gpu_hwmon, "auto");
         assert_int_equal(c.power_poll_ms, 2000);
         assert_int_equal(c.power_battery_low_percent, 20);
         assert_int_equal(c.power_down_delay_ms, 500);
@@ -669,7 +670,7 @@ static void test_config_example_file(void **state) {
         }
         fclose(in);
         assert_int_equal(fclose(out), 0);
-        assert_int_equal(n_keys, 28);
+        assert_int_equal(n_keys, 29);
 
         assert_int_equal(config_init(&c), 0);
         assert_int_equal(config_init(&def), 0);
@@ -695,6 +696,7 @@ static void test_config_example_file(void **state) {
         assert_int_equal(c.power_thermal, def.power_thermal);
         assert_int_equal(c.power_pressure, def.power_pressure);
         assert_non_null(c.power_sysfs_root);
+        assert_string_equal(c.power_gpu_hwmon, def.power_gpu_hwmon);
         assert_int_equal(c.power_poll_ms, def.power_poll_ms);
         assert_int_equal(c.power_battery_low_percent, def.power_battery_low_percent);
         assert_int_equal(c.power_down_delay_ms, def.power_down_delay_ms);
@@ -741,10 +743,71 @@ static void test_config_slice_custom(void **state) {
         load_fails("[slice]\ncustom = ffn=<1>\n", 2, "custom", "slice spec", NULL);
 }
 
+static void test_config_gpu_hwmon(void **state) {
+        static const char *const good[] = {
+                "auto",
+                "none",
+                "/sys/class/drm/renderD128/device/hwmon/hwmon3/temp1_input",
+                "/sys/class/hwmon/hwmon0/temp12_input",
+                "/tmp/fake tree/temp999999_input",
+                "/temp1_input",
+        };
+        static const struct {
+                const char *value;
+                const char *message;
+        } bad[] = {
+                { "", "empty" },
+                { "Auto", "neither auto, none nor an absolute path" },
+                { "NONE", "neither auto, none nor an absolute path" },
+                { "off", "neither auto, none nor an absolute path" },
+                { "temp1_input", "neither auto, none nor an absolute path" },
+                { "hwmon/hwmon3/temp1_input", "neither auto, none nor an absolute path" },
+                { "./temp1_input", "neither auto, none nor an absolute path" },
+                { "~/temp1_input", "neither auto, none nor an absolute path" },
+                { "/sys/class/hwmon/hwmon0/temp1_max", "tempN_input" },
+                { "/sys/class/hwmon/hwmon0/temp0_input", "tempN_input" },
+                { "/sys/class/hwmon/hwmon0/temp01_input", "tempN_input" },
+                { "/sys/class/hwmon/hwmon0/temp_input", "tempN_input" },
+                { "/sys/class/hwmon/hwmon0/tempX_input", "tempN_input" },
+                { "/sys/class/hwmon/hwmon0/temp1000000_input", "tempN_input" },
+                { "/sys/class/hwmon/hwmon0/temp1_input/", "tempN_input" },
+                { "/sys/class/hwmon/hwmon0", "tempN_input" },
+                { "/", "tempN_input" },
+                { "/a\xff/temp1_input", "UTF-8" },
+                { "/a\x01/temp1_input", "control character" },
+        };
+        char text[256];
+        Config c;
+
+        for (size_t i = 0; i < N_ELEMS(good); i++) {
+                snprintf(text, sizeof(text), "[power]\ngpu_hwmon = %s\n", good[i]);
+                load_ok(&c, text);
+                assert_string_equal(c.power_gpu_hwmon, good[i]);
+                config_done(&c);
+        }
+        for (size_t i = 0; i < N_ELEMS(bad); i++) {
+                snprintf(text, sizeof(text), "[power]\ngpu_hwmon = %s\n", bad[i].value);
+                load_fails(text, 2, "[power] gpu_hwmon", bad[i].message, NULL);
+        }
+        /* A relative value is refused even in a file whose directory it could be resolved against. */
+        GemmaError err = { 0 };
+        assert_int_equal(config_init(&c), 0);
+        assert_int_equal(config_load_string(&c, "conf/g.conf", "[power]\ngpu_hwmon=temp1_input", 29, &err), -EINVAL);
+        assert_string_equal(c.power_gpu_hwmon, "auto");
+        /* Once set, a later file may switch it back. */
+        assert_int_equal(load(&c, "[power]\ngpu_hwmon = /x/temp2_input\n", &err), 0);
+        assert_string_equal(c.power_gpu_hwmon, "/x/temp2_input");
+        assert_int_equal(load(&c, "[power]\ngpu_hwmon = none\n", &err), 0);
+        assert_string_equal(c.power_gpu_hwmon, "none");
+        config_done(&c);
+        assert_null(c.power_gpu_hwmon);
+}
+
 int main(int argc, char *argv[]) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_config_backend),
                 cmocka_unit_test(test_config_slice_custom),
+                cmocka_unit_test(test_config_gpu_hwmon),
                 cmocka_unit_test(test_config_init_defaults),
                 cmocka_unit_test(test_config_load_string_empty),
                 cmocka_unit_test(test_config_load_string_every_key),

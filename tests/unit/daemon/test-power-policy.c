@@ -153,6 +153,8 @@ static void test_power_policy_no_sensors(void **state) {
         assert_true(d.next_usec == POWER_USEC_INFINITY);
         const PowerInputs some = { CPU(0) };
         assert_false(power_inputs_empty(&some));
+        const PowerInputs gpu_only = { .gpu_temp_known = true, .gpu_temp_c = 40 };
+        assert_false(power_inputs_empty(&gpu_only));
 }
 
 /* Levels come from the rules: a battery mapped to full stays full, and order follows levels. */
@@ -607,10 +609,12 @@ static void test_power_names(void **state) {
 
 static void test_power_inputs_to_entries(void **state) {
         const PowerInputs all = { BAT, PCT(42.5), WARN(3), PROFILE(POWER_PROFILE_POWER_SAVER), THERMAL(POWER_THERMAL_PASSIVE),
-                                  .temp_known = true, .temp_c = 81.5, CPU(12.25), MEM(0.5) };
+                                  .temp_known = true, .temp_c = 81.5, .gpu_temp_known = true, .gpu_temp_c = 76.25,
+                                  CPU(12.25), MEM(0.5) };
         PowerInputEntry e[POWER_INPUT_ENTRIES_MAX];
 
-        assert_int_equal(power_inputs_to_entries(&all, e), 8);
+        assert_int_equal(power_inputs_to_entries(&all, e), 9);
+        assert_int_equal(POWER_INPUT_ENTRIES_MAX, 9);
         assert_string_equal(e[0].key, "on_battery");
         assert_int_equal(e[0].type, 'b');
         assert_true(e[0].b);
@@ -625,12 +629,15 @@ static void test_power_inputs_to_entries(void **state) {
         assert_string_equal(e[3].s, "power-saver");
         assert_string_equal(e[4].key, "temp_c");
         assert_true(e[4].d == 81.5);
-        assert_string_equal(e[5].key, "thermal");
-        assert_string_equal(e[5].s, "passive");
-        assert_string_equal(e[6].key, "psi_cpu_avg10");
-        assert_true(e[6].d == 12.25);
-        assert_string_equal(e[7].key, "psi_memory_avg10");
-        assert_true(e[7].d == 0.5);
+        assert_string_equal(e[5].key, "gpu_temp_c");
+        assert_int_equal(e[5].type, 'd');
+        assert_true(e[5].d == 76.25);
+        assert_string_equal(e[6].key, "thermal");
+        assert_string_equal(e[6].s, "passive");
+        assert_string_equal(e[7].key, "psi_cpu_avg10");
+        assert_true(e[7].d == 12.25);
+        assert_string_equal(e[8].key, "psi_memory_avg10");
+        assert_true(e[8].d == 0.5);
 
         const PowerInputs some = { AC, CPU(1) };
         assert_int_equal(power_inputs_to_entries(&some, e), 2);

@@ -1,7 +1,8 @@
 /* Unit tests for daemon/power/power-sysfs.c: the value parsers on valid, boundary and malformed
  * text, and the readers on fake trees in a fresh temporary directory per test (zones with
  * passive/hot trips and hysteresis, zones without trips, garbage, missing and oversized files, a
- * FIFO where a file should be, PSI files valid and malformed). */
+ * FIFO where a file should be, a hwmon sensor with and without max/crit/emergency limits merged
+ * with the zones, PSI files valid and malformed). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -57,6 +58,20 @@ static void put_zone_with_trips(const char *root, unsigned zone, const char *tem
         put_zone(root, zone, "trip_point_1_temp", hot);
         put_zone(root, zone, "trip_point_2_type", "critical\n");
         put_zone(root, zone, "trip_point_2_temp", "105000\n");
+}
+
+/* An attribute of the fake GPU sensor ROOT/hwmon/hwmon3 (temp1_*). */
+static void put_hwmon(const char *root, const char *name, const char *text) {
+        char rel[128];
+        snprintf(rel, sizeof(rel), "hwmon/hwmon3/%s", name);
+        put(root, rel, text);
+}
+
+/* The path of the fake sensor's temp1_input; freed by the caller. */
+static char *hwmon_input(const char *root) {
+        char *path;
+        assert_true(asprintf(&path, "%s/hwmon/hwmon3/temp1_input", root) > 0);
+        return path;
 }
 
 static bool warned(const PowerWarnings *w, const char *a, const char *b) {
@@ -165,6 +180,50 @@ static void test_power_parse_trip_type(void **state) {
                 if (t != rows[i].type)
                         fail_msg("power_parse_trip_type('%s') = %d, wanted %d", rows[i].text, t, rows[i].type);
         }
+}
+
+static void test_power_parse_hwmon_input_name(void **state) {
+        static const struct {
+                const char *text;
+                int r;
+                unsigned index;
+        } rows[] = {
+                { "temp1_input", 0, 1 },
+                { "temp2_input", 0, 2 },
+                { "temp10_input", 0, 10 },
+                { "temp999999_input", 0, POWER_HWMON_INDEX_MAX },
+                { "temp1000000_input", -EINVAL, 0 },
+                { "temp0_input", -EINVAL, 0 },
+                { "temp01_input", -EINVAL, 0 },
+                { "temp_input", -EINVAL, 0 },
+                { "tempA_input", -EINVAL, 0 },
+                { "temp-1_input", -EINVAL, 0 },
+                { "temp1_max", -EINVAL, 0 },
+                { "temp1_input\n", -EINVAL, 0 },
+                { "temp1_input ", -EINVAL, 0 },
+                { "Temp1_input", -EINVAL, 0 },
+                { "in1_input", -EINVAL, 0 },
+                { "temp1_inputs", -EINVAL, 0 },
+                { "temp1", -EINVAL, 0 },
+                { "", -EINVAL, 0 },
+                { "temp", -EINVAL, 0 },
+                { "_input", -EINVAL, 0 },
+        };
+        for (size_t i = 0; i < N_ELEMS(rows); i++) {
+                unsigned v = 12345;
+                int r = power_parse_hwmon_input_name(rows[i].text, strlen(rows[i].text), &v);
+                if (r != rows[i].r)
+                        fail_msg("power_parse_hwmon_input_name('%s') = %d, wanted %d", rows[i].text, r, rows[i].r);
+                if (r == 0 && v != rows[i].index)
+                        fail_msg("power_parse_hwmon_input_name('%s') gave %u", rows[i].text, v);
+                if (r < 0 && v != 12345)
+                        fail_msg("power_parse_hwmon_input_name('%s') failed but wrote its output", rows[i].text);
+        }
+        /* Bounded by len: a longer buffer's tail is not part of the name. */
+        unsigned v = 0;
+        assert_int_equal(power_parse_hwmon_input_name("temp7_input/x", 11, &v), 0);
+        assert_int_equal(v, 7);
+        assert_int_equal(power_parse_hwmon_input_name("temp7\0_input", 12, &v), -EINVAL);
 }
 
 static void test_power_parse_pressure_line(void **state) {
@@ -441,6 +500,319 @@ static void test_power_sysfs_thermal_many_zones(void **state) {
         assert_warned(&w, "more than", "zones");
 }
 
+/* ---- hwmon --------------------------------------------------------------------------------- */
+
+static void test_power_sysfs_hwmon_states(void **state) {
+        const char *root = *state;
+        char *path = hwmon_input(root);
+        PowerThermalReading t = { 0 };
+        PowerWarnings w = { 0 };
+
+        /* Cool, below max (passive), crit and emergency (hot). */
+        put_hwmon(root, "temp1_input", "45000\n");
+        put_hwmon(root, "temp1_max", "90000\n");
+        put_hwmon(root, "temp1_crit", "100000\n");
+        put_hwmon(root, "temp1_emergency", "105000\n");
+        put_hwmon(root, "temp1_label", "edge\n");
+        assert_int_equal(power_sysfs_read_hwmon(path, &t, &w), 1);
+        assert_int_equal(w.n, 0);
+        assert_true(t.hwmon_known && t.hwmon_temp_c == 45.0);
+        assert_true(t.temp_known && t.temp_c == 45.0);
+        assert_true(t.state_known);
+        assert_int_equal(t.state, POWER_THERMAL_NONE);
+        assert_int_equal(t.state_hyst, POWER_THERMAL_NONE);
+        assert_int_equal(t.n_zones, 0); /* a sensor is not a zone */
+
+        /* At max exactly: passive. */
+        put_hwmon(root, "temp1_input", "90000\n");
+        t = (PowerThermalReading) { 0 };
+        assert_int_equal(power_sysfs_read_hwmon(path, &t, &w), 1);
+        assert_int_equal(t.state, POWER_THERMAL_PASSIVE);
+        assert_int_equal(t.state_hyst, POWER_THERMAL_PASSIVE);
+        /* Past crit: hot. */
+        put_hwmon(root, "temp1_input", "101000\n");
+        t = (PowerThermalReading) { 0 };
+        assert_int_equal(power_sysfs_read_hwmon(path, &t, &w), 1);
+        assert_int_equal(t.state, POWER_THERMAL_HOT);
+        assert_true(t.hwmon_temp_c == 101.0);
+        /* Emergency alone (no max, no crit) counts as hot too. */
+        put_hwmon(root, "temp1_input", "106000\n");
+        put_hwmon(root, "temp1_max", "0\n");          /* unset: ignored, no warning */
+        put_hwmon(root, "temp1_crit", "-273150\n");   /* unset the way some drivers write it */
+        t = (PowerThermalReading) { 0 };
+        assert_int_equal(power_sysfs_read_hwmon(path, &t, &w), 1);
+        assert_int_equal(w.n, 0);
+        assert_int_equal(t.state, POWER_THERMAL_HOT);
+        assert_int_equal(w.n, 0);
+
+        /* Another channel of the same chip uses its own limits. */
+        put_hwmon(root, "temp2_input", "70000\n");
+        put_hwmon(root, "temp2_max", "65000\n");
+        char *path2;
+        assert_true(asprintf(&path2, "%s/hwmon/hwmon3/temp2_input", root) > 0);
+        t = (PowerThermalReading) { 0 };
+        assert_int_equal(power_sysfs_read_hwmon(path2, &t, &w), 1);
+        assert_int_equal(t.state, POWER_THERMAL_PASSIVE);
+        assert_true(t.hwmon_temp_c == 70.0);
+        free(path2);
+        free(path);
+}
+
+static void test_power_sysfs_hwmon_merge(void **state) {
+        const char *root = *state;
+        char *path = hwmon_input(root);
+        PowerThermalReading t;
+        PowerWarnings w = { 0 };
+
+        /* A warm zone past its passive trip and a cooler GPU below its max: the zone's temperature
+         * and state, the GPU's own temperature. */
+        put_zone_with_trips(root, 0, "82000\n", "80000\n", "95000\n");
+        put_hwmon(root, "temp1_input", "60000\n");
+        put_hwmon(root, "temp1_max", "90000\n");
+        assert_int_equal(power_sysfs_read_thermal(root, &t, &w), 0);
+        assert_false(t.hwmon_known);
+        assert_int_equal(power_sysfs_read_hwmon(path, &t, &w), 1);
+        assert_int_equal(t.n_zones, 1);
+        assert_true(t.temp_c == 82.0);
+        assert_true(t.hwmon_known && t.hwmon_temp_c == 60.0);
+        assert_int_equal(t.state, POWER_THERMAL_PASSIVE);
+
+        /* A cool zone and a GPU past crit: the GPU is the hottest and the worst. */
+        put_zone(root, 0, "temp", "40000\n");
+        put_hwmon(root, "temp1_input", "99000\n");
+        put_hwmon(root, "temp1_crit", "97000\n");
+        assert_int_equal(power_sysfs_read_thermal(root, &t, &w), 0);
+        assert_int_equal(t.state, POWER_THERMAL_NONE);
+        assert_int_equal(power_sysfs_read_hwmon(path, &t, &w), 1);
+        assert_true(t.temp_c == 99.0);
+        assert_int_equal(t.state, POWER_THERMAL_HOT);
+        assert_int_equal(t.state_hyst, POWER_THERMAL_HOT);
+
+        /* A zone without trips and a GPU without limits: temperatures only, no state known. */
+        char *fresh, *fresh_path;
+        assert_true(asprintf(&fresh, "%s/fresh", root) > 0);
+        assert_int_equal(mkdir(fresh, 0700), 0);
+        put_zone(fresh, 0, "temp", "50000\n");
+        put_hwmon(fresh, "temp1_input", "55000\n");
+        fresh_path = hwmon_input(fresh);
+        assert_int_equal(power_sysfs_read_thermal(fresh, &t, &w), 0);
+        assert_int_equal(power_sysfs_read_hwmon(fresh_path, &t, &w), 1);
+        assert_true(t.temp_c == 55.0);
+        assert_false(t.state_known);
+        assert_int_equal(w.n, 0);
+        free(fresh_path);
+        free(fresh);
+
+        /* A sensor that cannot be read leaves the zones' reading as it was. */
+        put_hwmon(root, "temp1_input", "garbage\n");
+        assert_int_equal(power_sysfs_read_thermal(root, &t, &w), 0);
+        PowerThermalReading before = t;
+        assert_int_equal(power_sysfs_read_hwmon(path, &t, &w), 0);
+        assert_memory_equal(&t, &before, sizeof(t));
+        assert_warned(&w, "hwmon3/temp1_input", "not a temperature 'garbage'");
+        free(path);
+}
+
+static void test_power_sysfs_hwmon_hysteresis(void **state) {
+        const char *root = *state;
+        char *path = hwmon_input(root);
+        PowerThermalReading t;
+        PowerWarnings w = { 0 };
+
+        /* No hyst file: POWER_TRIP_HYST_DEFAULT_MC (2 °C) below max. */
+        put_hwmon(root, "temp1_input", "89000\n");
+        put_hwmon(root, "temp1_max", "90000\n");
+        t = (PowerThermalReading) { 0 };
+        assert_int_equal(power_sysfs_read_hwmon(path, &t, &w), 1);
+        assert_int_equal(t.state, POWER_THERMAL_NONE);
+        assert_int_equal(t.state_hyst, POWER_THERMAL_PASSIVE);
+        put_hwmon(root, "temp1_input", "87999\n");
+        t = (PowerThermalReading) { 0 };
+        assert_int_equal(power_sysfs_read_hwmon(path, &t, &w), 1);
+        assert_int_equal(t.state_hyst, POWER_THERMAL_NONE);
+
+        /* The sensor's own hysteresis is an absolute temperature: 85 °C is a 5 °C band. */
+        put_hwmon(root, "temp1_max_hyst", "85000\n");
+        t = (PowerThermalReading) { 0 };
+        assert_int_equal(power_sysfs_read_hwmon(path, &t, &w), 1);
+        assert_int_equal(t.state_hyst, POWER_THERMAL_PASSIVE);
+        put_hwmon(root, "temp1_input", "84999\n");
+        t = (PowerThermalReading) { 0 };
+        assert_int_equal(power_sysfs_read_hwmon(path, &t, &w), 1);
+        assert_int_equal(t.state_hyst, POWER_THERMAL_NONE);
+        assert_int_equal(w.n, 0);
+
+        /* Unset (at or below 0 °C, or equal to the limit): the default band, no warning. */
+        put_hwmon(root, "temp1_input", "88500\n");
+        static const char *const unset[] = { "-273150\n", "0\n", "90000\n" };
+        for (size_t i = 0; i < N_ELEMS(unset); i++) {
+                put_hwmon(root, "temp1_max_hyst", unset[i]);
+                t = (PowerThermalReading) { 0 };
+                assert_int_equal(power_sysfs_read_hwmon(path, &t, &w), 1);
+                assert_int_equal(t.state_hyst, POWER_THERMAL_PASSIVE);
+        }
+        assert_int_equal(w.n, 0);
+
+        /* Above the limit, more than POWER_TRIP_HYST_MAX_MC below it, or not a number: a warning
+         * and the default band. */
+        static const char *const bad[] = { "95000\n", "60000\n", "warm\n" };
+        for (size_t i = 0; i < N_ELEMS(bad); i++) {
+                put_hwmon(root, "temp1_max_hyst", bad[i]);
+                w = (PowerWarnings) { 0 };
+                t = (PowerThermalReading) { 0 };
+                assert_int_equal(power_sysfs_read_hwmon(path, &t, &w), 1);
+                assert_int_equal(t.state, POWER_THERMAL_NONE);
+                assert_int_equal(t.state_hyst, POWER_THERMAL_PASSIVE);
+                assert_warned(&w, "hwmon3/temp1_max_hyst", "bad hysteresis");
+        }
+
+        /* crit has its own band. */
+        put_hwmon(root, "temp1_max_hyst", "85000\n");
+        put_hwmon(root, "temp1_crit", "100000\n");
+        put_hwmon(root, "temp1_crit_hyst", "95000\n");
+        put_hwmon(root, "temp1_input", "96000\n");
+        w = (PowerWarnings) { 0 };
+        t = (PowerThermalReading) { 0 };
+        assert_int_equal(power_sysfs_read_hwmon(path, &t, &w), 1);
+        assert_int_equal(t.state, POWER_THERMAL_PASSIVE);
+        assert_int_equal(t.state_hyst, POWER_THERMAL_HOT);
+        assert_int_equal(w.n, 0);
+        free(path);
+}
+
+static void test_power_sysfs_hwmon_malformed(void **state) {
+        const char *root = *state;
+        char *path = hwmon_input(root);
+        PowerThermalReading t;
+        PowerWarnings w;
+        char big[POWER_SYSFS_READ_MAX + 10];
+
+        memset(big, '1', sizeof(big) - 1);
+        big[sizeof(big) - 1] = '\0';
+
+        /* A temperature that cannot be used: nothing read, reading untouched, a warning. */
+        static const struct {
+                const char *text;
+                const char *warning;
+        } inputs[] = {
+                { "garbage\n", "not a temperature 'garbage'" },
+                { "", "not a temperature ''" },
+                { "45000\n\n", "not a temperature" },
+                { "45.5\n", "not a temperature '45.5'" },
+                { "-5000\n", "implausible temperature '-5000'" },
+                { "200001\n", "implausible temperature '200001'" },
+                { "99999999999999999999999\n", "implausible temperature" },
+                { "\x01\xff\n", "not a temperature '?" "?'" /* split: no trigraph */ },
+                { NULL, "longer than" },
+        };
+        put_hwmon(root, "temp1_max", "90000\n");
+        for (size_t i = 0; i < N_ELEMS(inputs); i++) {
+                put_hwmon(root, "temp1_input", inputs[i].text ? inputs[i].text : big);
+                w = (PowerWarnings) { 0 };
+                t = (PowerThermalReading) { .temp_known = true, .temp_c = 33.0 };
+                assert_int_equal(power_sysfs_read_hwmon(path, &t, &w), 0);
+                assert_false(t.hwmon_known);
+                assert_true(t.temp_known && t.temp_c == 33.0);
+                assert_false(t.state_known);
+                assert_warned(&w, "hwmon3/temp1_input", inputs[i].warning);
+        }
+
+        /* Limits that cannot be used are skipped with a warning; the temperature still counts. */
+        put_hwmon(root, "temp1_input", "95000\n");
+        static const struct {
+                const char *name, *text, *warning;
+        } limits[] = {
+                { "temp1_max", "hot\n", "not a temperature 'hot'" },
+                { "temp1_max", "300000\n", "implausible temperature '300000'" },
+                { "temp1_max", "9223372036854775808\n", "implausible temperature" },
+                { "temp1_max", NULL, "longer than" },
+                { "temp1_crit", "90 000\n", "not a temperature '90 000'" },
+                { "temp1_emergency", "0x1000\n", "not a temperature '0x1000'" },
+        };
+        for (size_t i = 0; i < N_ELEMS(limits); i++) {
+                put_hwmon(root, "temp1_max", "0\n");
+                put_hwmon(root, "temp1_crit", "0\n");
+                put_hwmon(root, "temp1_emergency", "0\n");
+                put_hwmon(root, limits[i].name, limits[i].text ? limits[i].text : big);
+                w = (PowerWarnings) { 0 };
+                t = (PowerThermalReading) { 0 };
+                assert_int_equal(power_sysfs_read_hwmon(path, &t, &w), 1);
+                assert_true(t.hwmon_known && t.hwmon_temp_c == 95.0);
+                assert_false(t.state_known);
+                assert_int_equal(t.state, POWER_THERMAL_NONE);
+                assert_warned(&w, limits[i].name, limits[i].warning);
+        }
+        /* One bad limit does not hide a good one. */
+        put_hwmon(root, "temp1_max", "banana\n");
+        put_hwmon(root, "temp1_crit", "94000\n");
+        w = (PowerWarnings) { 0 };
+        t = (PowerThermalReading) { 0 };
+        assert_int_equal(power_sysfs_read_hwmon(path, &t, &w), 1);
+        assert_int_equal(t.state, POWER_THERMAL_HOT);
+        assert_warned(&w, "temp1_max", "not a temperature 'banana'");
+        free(path);
+}
+
+static void test_power_sysfs_hwmon_missing(void **state) {
+        const char *root = *state;
+        char *path = hwmon_input(root);
+        PowerThermalReading t = { 0 };
+        PowerWarnings w = { 0 };
+
+        /* No such directory, then a directory without the file. */
+        assert_int_equal(power_sysfs_read_hwmon(path, &t, &w), 0);
+        assert_warned(&w, "hwmon3/temp1_input", "cannot open its directory");
+        put_hwmon(root, "temp2_input", "40000\n");
+        w = (PowerWarnings) { 0 };
+        assert_int_equal(power_sysfs_read_hwmon(path, &t, &w), 0);
+        assert_warned(&w, "hwmon3/temp1_input", "missing");
+        assert_false(t.hwmon_known || t.temp_known || t.state_known);
+
+        /* Only the input: every limit unknown, no warning. */
+        put_hwmon(root, "temp1_input", "40000\n");
+        w = (PowerWarnings) { 0 };
+        assert_int_equal(power_sysfs_read_hwmon(path, &t, &w), 1);
+        assert_int_equal(w.n, 0);
+        assert_true(t.hwmon_known && t.temp_known);
+        assert_false(t.state_known);
+
+        /* A FIFO must neither block nor be read; a directory is not a value either. */
+        char *fifo;
+        assert_true(asprintf(&fifo, "%s/hwmon/hwmon3/temp1_max", root) > 0);
+        assert_int_equal(mkfifo(fifo, 0600), 0);
+        w = (PowerWarnings) { 0 };
+        t = (PowerThermalReading) { 0 };
+        assert_int_equal(power_sysfs_read_hwmon(path, &t, &w), 1);
+        assert_warned(&w, "hwmon3/temp1_max", "cannot read");
+        assert_false(t.state_known);
+        free(fifo);
+        assert_true(asprintf(&fifo, "%s/hwmon/hwmon3/temp2_input", root) > 0);
+        assert_int_equal(unlink(fifo), 0);
+        assert_int_equal(mkfifo(fifo, 0600), 0);
+        w = (PowerWarnings) { 0 };
+        assert_int_equal(power_sysfs_read_hwmon(fifo, &t, &w), 0);
+        assert_warned(&w, "hwmon3/temp2_input", "cannot read");
+        free(fifo);
+
+        /* Paths that do not name a tempN_input file are refused without opening anything. */
+        static const char *const bad[] = {
+                "hwmon/hwmon3/temp1_input", "temp1_input", "/sys/class/hwmon/hwmon0/temp1_max",
+                "/sys/class/hwmon/hwmon0/temp0_input", "/sys/class/hwmon/hwmon0/", "/",
+        };
+        for (size_t i = 0; i < N_ELEMS(bad); i++) {
+                w = (PowerWarnings) { 0 };
+                t = (PowerThermalReading) { 0 };
+                assert_int_equal(power_sysfs_read_hwmon(bad[i], &t, &w), 0);
+                assert_warned(&w, bad[i], "not an absolute path to a hwmon tempN_input file");
+                assert_false(t.hwmon_known);
+        }
+        assert_int_equal(power_sysfs_read_hwmon(NULL, &t, &w), -EINVAL);
+        assert_int_equal(power_sysfs_read_hwmon("", &t, &w), -EINVAL);
+        /* A warning list that is NULL is fine. */
+        assert_int_equal(power_sysfs_read_hwmon("/nonexistent/temp1_input", &t, NULL), 0);
+        free(path);
+}
+
 /* ---- pressure ------------------------------------------------------------------------------ */
 
 static void test_power_sysfs_pressure(void **state) {
@@ -529,6 +901,7 @@ int main(void) {
                 cmocka_unit_test(test_power_parse_int),
                 cmocka_unit_test(test_power_parse_millicelsius),
                 cmocka_unit_test(test_power_parse_trip_type),
+                cmocka_unit_test(test_power_parse_hwmon_input_name),
                 cmocka_unit_test(test_power_parse_pressure_line),
                 cmocka_unit_test_setup_teardown(test_power_sysfs_thermal_absent, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_power_sysfs_thermal_states, setup, teardown),
@@ -536,6 +909,11 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_power_sysfs_thermal_malformed, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_power_sysfs_thermal_not_a_file, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_power_sysfs_thermal_many_zones, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_power_sysfs_hwmon_states, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_power_sysfs_hwmon_merge, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_power_sysfs_hwmon_hysteresis, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_power_sysfs_hwmon_malformed, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_power_sysfs_hwmon_missing, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_power_sysfs_pressure, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_power_sysfs_pressure_malformed, setup, teardown),
                 cmocka_unit_test(test_power_warnings_overflow),
