@@ -1,5 +1,6 @@
-/* AVX2 + FMA + F16C dot kernels and activation quantisers. This file alone is compiled with
- * -mavx2 -mfma -mf16c (models/meson.build); kernels.c calls it only when cpuid reports all three.
+/* AVX2 + FMA + F16C dot kernels, their tiles (several rows x several tokens, the same bits) and
+ * activation quantisers. This file alone is compiled with -mavx2 -mfma -mf16c
+ * (models/meson.build); kernels.c calls it only when cpuid reports all three.
  *
  * The int8 block kernels compute the scalar rows' integer sums exactly (dot-ref.c states the math
  * per type) and differ from them only in the order the per-block floats are added. maddubs wants
@@ -116,6 +117,75 @@ void dot_f16_avx2(size_t n, const void *w, const void *x, float *ret) {
         *ret = s;
 }
 
+/* A tile reads its rows in step, a few blocks of each in turn, which the hardware prefetchers do
+ * not follow the way they follow one row read through: from DRAM that cost up to half the rate.
+ * So as a tile goes it asks for the same columns of the next tile's rows (w_next: the first of
+ * them, NULL for none), one tile ahead: bytes [off, off + len) of each of `rows` rows. Into L2
+ * (prefetcht1): into L1 measured far slower for q8_0, the requests competing with the loads. */
+static inline void prefetch_span(const void *w_next, size_t w_stride, int rows, size_t off, size_t len) {
+        if (!w_next)
+                return;
+        for (int r = 0; r < rows; r++) {
+                const char *p = (const char *) w_next + r * w_stride + off;
+                for (size_t k = 0; k < len; k += 64)
+                        __builtin_prefetch(p + k, 0, 2);
+                __builtin_prefetch(p + len - 1, 0, 2);
+        }
+}
+
+static inline __m256 load_f32x8(const uint8_t *p) {
+        return _mm256_loadu_ps((const float *) p);
+}
+
+/* A tile for f32 and f16 weights (DotTileFn): per (row, token) the four accumulators, the hsum and
+ * the scalar tail of dot_f32_avx2 / dot_f16_avx2, in their order, so each result is bit-identical
+ * to theirs. The rows go together, one token at a time: each activation vector is loaded once for
+ * all the rows, which is what bounds the one-token kernels on many tokens (two loads per FMA, and
+ * for long rows the activations streamed from L2 again for every row). Sharing the weight loads
+ * across tokens as well would need more accumulators than there are registers. */
+#define DOT_TILE_FLOAT(name, rows, load_w, rd_w, w_size)                                                      \
+        void name(size_t n, const void *w, size_t w_stride, const void *w_next, const void *x,                \
+                  size_t x_stride, size_t n_tokens, float *ret, size_t ret_stride) {                          \
+                const uint8_t *a = w;                                                                         \
+                for (size_t t = 0; t < n_tokens; t++) {                                                       \
+                        const uint8_t *b = (const uint8_t *) x + t * x_stride;                                \
+                        __m256 s[rows][4];                                                                    \
+                        for (int r = 0; r < (rows); r++)                                                      \
+                                for (int j = 0; j < 4; j++)                                                   \
+                                        s[r][j] = _mm256_setzero_ps();                                        \
+                        size_t i = 0;                                                                         \
+                        for (; i + 32 <= n; i += 32) {                                                        \
+                                if (t == 0)                                                                   \
+                                        prefetch_span(w_next, w_stride, (rows), (w_size) * i, (w_size) * 32); \
+                                for (int j = 0; j < 4; j++) {                                                 \
+                                        const __m256 xv = load_f32x8(b + 4 * (i + 8 * j));                    \
+                                        for (int r = 0; r < (rows); r++) {                                    \
+                                                const uint8_t *ar = a + r * w_stride + (w_size) * (i + 8 * j); \
+                                                s[r][j] = _mm256_fmadd_ps(load_w(ar), xv, s[r][j]);           \
+                                        }                                                                     \
+                                }                                                                             \
+                        }                                                                                     \
+                        for (; i + 8 <= n; i += 8) {                                                          \
+                                const __m256 xv = load_f32x8(b + 4 * i);                                      \
+                                for (int r = 0; r < (rows); r++) {                                            \
+                                        const uint8_t *ar = a + r * w_stride + (w_size) * i;                  \
+                                        s[r][0] = _mm256_fmadd_ps(load_w(ar), xv, s[r][0]);                   \
+                                }                                                                             \
+                        }                                                                                     \
+                        for (int r = 0; r < (rows); r++) {                                                    \
+                                const uint8_t *ar = a + r * w_stride;                                         \
+                                float v = hsum_ps(_mm256_add_ps(_mm256_add_ps(s[r][0], s[r][1]),              \
+                                                                _mm256_add_ps(s[r][2], s[r][3])));            \
+                                for (size_t k = i; k < n; k++)                                                \
+                                        v += rd_w(ar + (w_size) * k) * rd_f32(b + 4 * k);                     \
+                                ret[t * ret_stride + r] = v;                                                  \
+                        }                                                                                     \
+                }                                                                                             \
+        }
+
+DOT_TILE_FLOAT(dot_tile_f32_avx2, TILE_ROWS_F32, load_f32x8, rd_f32, 4)
+DOT_TILE_FLOAT(dot_tile_f16_avx2, TILE_ROWS_F16, load_f16x8, rd_f16, 2)
+
 /* bf16 is the top half of an f32: widen to 32 bits and shift into place. */
 static inline __m256 load_bf16x8(const uint8_t *p) {
         return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(load128(p)), 16));
@@ -152,29 +222,43 @@ void dot_bf16_avx2(size_t n, const void *w, const void *x, float *ret) {
  * saves the broadcast, conversion and FMA of a block-at-a-time loop. Left-over blocks go one at a
  * time. */
 
-static inline __m256i q4_0_p16(const uint8_t *wb, const uint8_t *xb) {
+/* Each type in two steps, so that a tile unpacks a weight block once for all its tokens: _w()
+ * turns the stored block into the 32 bytes maddubs takes, _wx() multiplies them with one token's
+ * block. */
+
+static inline __m256i q4_0_w(const uint8_t *wb) {
+        return nibbles(wb + 2);
+}
+
+static inline __m256i q4_0_wx(__m256i qw, const uint8_t *xb) {
         const __m256i qx = load256(xb + 2);
-        return _mm256_sub_epi16(_mm256_maddubs_epi16(nibbles(wb + 2), qx), _mm256_maddubs_epi16(_mm256_set1_epi8(8), qx));
+        return _mm256_sub_epi16(_mm256_maddubs_epi16(qw, qx), _mm256_maddubs_epi16(_mm256_set1_epi8(8), qx));
 }
 
 /* q5_0: value = (nibble | bit << 4) - 16, i.e. the nibble itself when the bit is set and
  * nibble - 16 (the nibble with 0xf0 on top, as an int8) when it is not. */
-static inline __m256i q5_0_p16(const uint8_t *wb, const uint8_t *xb) {
-        const __m256i qw = _mm256_or_si256(nibbles(wb + 6), _mm256_andnot_si256(bits_to_bytes(wb + 2), _mm256_set1_epi8((char) 0xf0)));
+static inline __m256i q5_0_w(const uint8_t *wb) {
+        return _mm256_or_si256(nibbles(wb + 6), _mm256_andnot_si256(bits_to_bytes(wb + 2), _mm256_set1_epi8((char) 0xf0)));
+}
+
+/* The sign trick for signed weights (q5_0, q8_0). */
+static inline __m256i signed_wx(__m256i qw, const uint8_t *xb) {
         return _mm256_maddubs_epi16(_mm256_sign_epi8(qw, qw), _mm256_sign_epi8(load256(xb + 2), qw));
 }
 
-static inline __m256i q8_0_p16(const uint8_t *wb, const uint8_t *xb) {
-        const __m256i qw = load256(wb + 2);
-        return _mm256_maddubs_epi16(_mm256_sign_epi8(qw, qw), _mm256_sign_epi8(load256(xb + 2), qw));
+static inline __m256i q8_0_w(const uint8_t *wb) {
+        return load256(wb + 2);
 }
 
-static inline __m256i q4_1_p16(const uint8_t *wb, const uint8_t *xb) {
-        return _mm256_maddubs_epi16(nibbles(wb + 4), load256(xb + 4));
+static inline __m256i q4_1_w(const uint8_t *wb) {
+        return nibbles(wb + 4);
 }
 
-static inline __m256i q5_1_p16(const uint8_t *wb, const uint8_t *xb) {
-        const __m256i qw = _mm256_or_si256(nibbles(wb + 8), _mm256_and_si256(bits_to_bytes(wb + 4), _mm256_set1_epi8(0x10)));
+static inline __m256i q5_1_w(const uint8_t *wb) {
+        return _mm256_or_si256(nibbles(wb + 8), _mm256_and_si256(bits_to_bytes(wb + 4), _mm256_set1_epi8(0x10)));
+}
+
+static inline __m256i unsigned_x1_wx(__m256i qw, const uint8_t *xb) {
         return _mm256_maddubs_epi16(qw, load256(xb + 4));
 }
 
@@ -221,18 +305,18 @@ static inline __m256 load_f16_strided8(const uint8_t *p, size_t stride) {
 }
 
 /* sum_b dw*dx * sum(qw*qx) (+ mw * sx for the q8_1 pairs, with_min). */
-#define DOT_BLOCKS32(name, p16_fn, reduce8, w_bytes, x_bytes, with_min)                                       \
+#define DOT_BLOCKS32(name, w_fn, wx_fn, reduce8, w_bytes, x_bytes, with_min)                                  \
         void name(size_t n, const void *w, const void *x, float *ret) {                                       \
                 const uint8_t *wb = w, *xb = x;                                                               \
                 const size_t nb = n / 32;                                                                     \
                 __m256 acc = _mm256_setzero_ps(), acc_min = _mm256_setzero_ps();                              \
                 size_t b = 0;                                                                                 \
-                for (; b + 8 <= nb; b += 8, wb += 8 * (w_bytes), xb += 8 * (x_bytes)) {                        \
+                for (; b + 8 <= nb; b += 8, wb += 8 * (w_bytes), xb += 8 * (x_bytes)) {                       \
                         __m256i p[8];                                                                         \
                         for (int k = 0; k < 8; k++)                                                           \
-                                p[k] = p16_fn(wb + k * (w_bytes), xb + k * (x_bytes));                        \
+                                p[k] = wx_fn(w_fn(wb + k * (w_bytes)), xb + k * (x_bytes));                   \
                         const __m256 d = _mm256_mul_ps(load_f16_strided8(wb, (w_bytes)),                      \
-                                                       load_f16_strided8(xb, (x_bytes)));                      \
+                                                       load_f16_strided8(xb, (x_bytes)));                     \
                         acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(reduce8(p)), acc);                        \
                         if (with_min)                                                                         \
                                 acc_min = _mm256_fmadd_ps(load_f16_strided8(wb + 2, (w_bytes)),               \
@@ -241,7 +325,7 @@ static inline __m256 load_f16_strided8(const uint8_t *p, size_t stride) {
                 float s = hsum_ps(_mm256_add_ps(acc, acc_min));                                               \
                 __m256 tail = _mm256_setzero_ps();                                                            \
                 for (; b < nb; b++, wb += (w_bytes), xb += (x_bytes)) {                                       \
-                        const __m256i i32 = _mm256_madd_epi16(p16_fn(wb, xb), _mm256_set1_epi16(1));          \
+                        const __m256i i32 = _mm256_madd_epi16(wx_fn(w_fn(wb), xb), _mm256_set1_epi16(1));     \
                         tail = _mm256_fmadd_ps(_mm256_set1_ps(rd_f16(wb) * rd_f16(xb)), _mm256_cvtepi32_ps(i32), tail); \
                         if (with_min)                                                                         \
                                 s += rd_f16(wb + 2) * rd_f16(xb + 2);                                         \
@@ -249,11 +333,206 @@ static inline __m256 load_f16_strided8(const uint8_t *p, size_t stride) {
                 *ret = s + hsum_ps(tail);                                                                     \
         }
 
-DOT_BLOCKS32(dot_q4_0_avx2, q4_0_p16, reduce8_i16, 18, 34, 0)
-DOT_BLOCKS32(dot_q5_0_avx2, q5_0_p16, reduce8_i16, 22, 34, 0)
-DOT_BLOCKS32(dot_q8_0_avx2, q8_0_p16, reduce8_i32, 34, 34, 0)
-DOT_BLOCKS32(dot_q4_1_avx2, q4_1_p16, reduce8_i16, 20, 36, 1)
-DOT_BLOCKS32(dot_q5_1_avx2, q5_1_p16, reduce8_i32, 24, 36, 1)
+DOT_BLOCKS32(dot_q4_0_avx2, q4_0_w, q4_0_wx, reduce8_i16, 18, 34, 0)
+DOT_BLOCKS32(dot_q5_0_avx2, q5_0_w, signed_wx, reduce8_i16, 22, 34, 0)
+DOT_BLOCKS32(dot_q8_0_avx2, q8_0_w, signed_wx, reduce8_i32, 34, 34, 0)
+DOT_BLOCKS32(dot_q4_1_avx2, q4_1_w, unsigned_x1_wx, reduce8_i16, 20, 36, 1)
+DOT_BLOCKS32(dot_q5_1_avx2, q5_1_w, unsigned_x1_wx, reduce8_i32, 24, 36, 1)
+
+/* ---- tiles of rows x tokens over 32-value blocks --------------------------------------------- */
+
+/* A tile (DotTileFn) does every float operation of DOT_BLOCKS32, in its order, once per (row,
+ * token), so each result is bit-identical to the one-token kernel's: per group of eight blocks one
+ * vector of eight exact int32 block sums (however they are computed: integer sums are exact),
+ * scaled by dw * dx and added to the output's accumulator, lane k for block k; the blocks left
+ * over one at a time into a second accumulator. What the outputs of a tile share is done once: a
+ * weight block is read, unpacked and its scale gathered once for all the tokens, an activation
+ * block loaded and its scale gathered once for all the rows. The bodies are compiled once per
+ * token count (1 .. 4, TILE_BY_TOKENS), so that each count keeps what it can in registers. */
+
+/* The blocks after the last group of eight, exactly as DOT_BLOCKS32 takes them, and the results:
+ * s[r][t] holds each output's sum of its accumulator lanes. */
+#define TILE_TAIL_BLOCKS32(rows, w_fn, wx_fn, w_bytes, x_bytes, with_min)                                     \
+        __m256 tail[rows][4];                                                                                 \
+        for (int r = 0; r < (rows); r++)                                                                      \
+                for (int t = 0; t < tokens; t++)                                                              \
+                        tail[r][t] = _mm256_setzero_ps();                                                     \
+        for (; b < nb; b++, wb += (w_bytes), xb += (x_bytes))                                                 \
+                for (int r = 0; r < (rows); r++) {                                                            \
+                        const uint8_t *wr = wb + r * w_stride;                                                \
+                        const __m256i q = w_fn(wr);                                                           \
+                        for (int t = 0; t < tokens; t++) {                                                    \
+                                const uint8_t *xt = xb + t * x_stride;                                        \
+                                const __m256i i32 = _mm256_madd_epi16(wx_fn(q, xt), _mm256_set1_epi16(1));    \
+                                tail[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(rd_f16(wr) * rd_f16(xt)),         \
+                                                             _mm256_cvtepi32_ps(i32), tail[r][t]);            \
+                                if (with_min)                                                                 \
+                                        s[r][t] += rd_f16(wr + 2) * rd_f16(xt + 2);                           \
+                        }                                                                                     \
+                }                                                                                             \
+        for (int r = 0; r < (rows); r++)                                                                      \
+                for (int t = 0; t < tokens; t++)                                                              \
+                        ret[t * ret_stride + r] = s[r][t] + hsum_ps(tail[r][t]);
+
+/* The entry point: name##_tokens() inlined for each token count. */
+#define TILE_BY_TOKENS(name)                                                                                  \
+        void name(size_t n, const void *w, size_t w_stride, const void *w_next, const void *x,                \
+                  size_t x_stride, size_t n_tokens, float *ret, size_t ret_stride) {                          \
+                switch (n_tokens) {                                                                           \
+                case 1:                                                                                       \
+                        name##_tokens(n, w, w_stride, w_next, x, x_stride, ret, ret_stride, 1);               \
+                        break;                                                                                \
+                case 2:                                                                                       \
+                        name##_tokens(n, w, w_stride, w_next, x, x_stride, ret, ret_stride, 2);               \
+                        break;                                                                                \
+                case 3:                                                                                       \
+                        name##_tokens(n, w, w_stride, w_next, x, x_stride, ret, ret_stride, 3);               \
+                        break;                                                                                \
+                default:                                                                                      \
+                        name##_tokens(n, w, w_stride, w_next, x, x_stride, ret, ret_stride, 4);               \
+                }                                                                                             \
+        }
+
+#define TILE_BODY_ARGS                                                                                        \
+        size_t n, const uint8_t *w, size_t w_stride, const uint8_t *w_next, const uint8_t *x,                 \
+                size_t x_stride, float *ret, size_t ret_stride, const int tokens
+
+/* Any 32-value block type, through its _w() and _wx() steps: the one-token kernel's own integer
+ * operations, block by block. */
+#define DOT_TILE_BLOCKS32(name, rows, w_fn, wx_fn, reduce8, w_bytes, x_bytes, with_min)                       \
+        static inline __attribute__((always_inline)) void name##_tokens(TILE_BODY_ARGS) {                     \
+                const uint8_t *wb = w, *xb = x;                                                               \
+                const size_t nb = n / 32;                                                                     \
+                __m256 acc[rows][4], acc_min[rows][4];                                                        \
+                for (int r = 0; r < (rows); r++)                                                              \
+                        for (int t = 0; t < tokens; t++)                                                      \
+                                acc[r][t] = acc_min[r][t] = _mm256_setzero_ps();                              \
+                size_t b = 0;                                                                                 \
+                for (; b + 8 <= nb; b += 8, wb += 8 * (w_bytes), xb += 8 * (x_bytes)) {                       \
+                        prefetch_span(w_next, w_stride, (rows), (size_t) (wb - w), 8 * (w_bytes));            \
+                        __m256i qw[rows][8];                                                                  \
+                        __m256 dw[rows], mw[rows];                                                            \
+                        for (int r = 0; r < (rows); r++) {                                                    \
+                                const uint8_t *wr = wb + r * w_stride;                                        \
+                                for (int k = 0; k < 8; k++)                                                   \
+                                        qw[r][k] = w_fn(wr + k * (w_bytes));                                  \
+                                dw[r] = load_f16_strided8(wr, (w_bytes));                                     \
+                                mw[r] = with_min ? load_f16_strided8(wr + 2, (w_bytes)) : _mm256_setzero_ps(); \
+                        }                                                                                     \
+                        for (int t = 0; t < tokens; t++) {                                                    \
+                                const uint8_t *xt = xb + t * x_stride;                                        \
+                                const __m256 dx = load_f16_strided8(xt, (x_bytes));                           \
+                                const __m256 mx = with_min ? load_f16_strided8(xt + 2, (x_bytes))             \
+                                                           : _mm256_setzero_ps();                             \
+                                for (int r = 0; r < (rows); r++) {                                            \
+                                        __m256i p[8];                                                         \
+                                        for (int k = 0; k < 8; k++)                                           \
+                                                p[k] = wx_fn(qw[r][k], xt + k * (x_bytes));                   \
+                                        acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(dw[r], dx),                 \
+                                                                    _mm256_cvtepi32_ps(reduce8(p)), acc[r][t]); \
+                                        if (with_min)                                                         \
+                                                acc_min[r][t] = _mm256_fmadd_ps(mw[r], mx, acc_min[r][t]);    \
+                                }                                                                             \
+                        }                                                                                     \
+                }                                                                                             \
+                float s[rows][4];                                                                             \
+                for (int r = 0; r < (rows); r++)                                                              \
+                        for (int t = 0; t < tokens; t++)                                                      \
+                                s[r][t] = hsum_ps(_mm256_add_ps(acc[r][t], acc_min[r][t]));                   \
+                TILE_TAIL_BLOCKS32(rows, w_fn, wx_fn, w_bytes, x_bytes, with_min)                             \
+        }                                                                                                     \
+        TILE_BY_TOKENS(name)
+
+DOT_TILE_BLOCKS32(dot_tile_q8_0_avx2, TILE_ROWS_Q8_0, q8_0_w, signed_wx, reduce8_i32, 34, 34, 0)
+
+/* q4_0 has a cheaper reduction when blocks go in pairs. A pair's packed nibbles, block A's 16
+ * bytes below block B's, give two vectors with no shuffle: the low nibbles [A 0..15 | B 0..15] and
+ * the high ones [A 16..31 | B 16..31]; the activations are rearranged to match (two lane permutes
+ * per pair, shared by the rows). A pair's low- and high-nibble products add into one vector, A's
+ * pair sums in the low half and B's in the high one, so eight blocks reduce with three hadds
+ * instead of seven: lanes end up as blocks 0 2 4 6 | 1 3 5 7 (each 128-bit half of hadd keeps to
+ * itself). The scales are gathered in that order too, and the accumulator is put back in block
+ * order before its sum: every lane sees the same float operations as in dot_q4_0_avx2, only in
+ * another lane. In int16, a lane holds at most 16 products of a nibble (up to 15) and an int8:
+ * 16 * 15 * 127 < 32768. The 8 * sum(x) taken back for the nibbles' offset (at most 16 * 8 * 127)
+ * goes through the same hadds once per token; the difference, the true sum, fits as well. */
+
+/* The f16 scales of blocks 0 2 4 6 1 3 5 7 at p, stride bytes apart. */
+static inline __m256 load_f16_paired8(const uint8_t *p, size_t stride) {
+        __m128i v = _mm_cvtsi32_si128(rd_u16(p));
+        v = _mm_insert_epi16(v, rd_u16(p + 2 * stride), 1);
+        v = _mm_insert_epi16(v, rd_u16(p + 4 * stride), 2);
+        v = _mm_insert_epi16(v, rd_u16(p + 6 * stride), 3);
+        v = _mm_insert_epi16(v, rd_u16(p + 1 * stride), 4);
+        v = _mm_insert_epi16(v, rd_u16(p + 3 * stride), 5);
+        v = _mm_insert_epi16(v, rd_u16(p + 5 * stride), 6);
+        v = _mm_insert_epi16(v, rd_u16(p + 7 * stride), 7);
+        return _mm256_cvtph_ps(v);
+}
+
+/* Four pairs' int16 sums -> int32 block sums in lanes 0 2 4 6 | 1 3 5 7 (minus the offset's). */
+static inline __m256i reduce_pairs(const __m256i p[4], __m256i offset) {
+        const __m256i h = _mm256_hadd_epi16(_mm256_hadd_epi16(p[0], p[1]), _mm256_hadd_epi16(p[2], p[3]));
+        return _mm256_madd_epi16(_mm256_sub_epi16(h, offset), _mm256_set1_epi16(1));
+}
+
+static inline __attribute__((always_inline)) void dot_tile_q4_0_avx2_tokens(TILE_BODY_ARGS) {
+        const uint8_t *wb = w, *xb = x;
+        const size_t nb = n / 32;
+        const __m256i low4 = _mm256_set1_epi8(0x0f), eight = _mm256_set1_epi8(8);
+        __m256 acc[TILE_ROWS_Q4_0][4];
+        for (int r = 0; r < TILE_ROWS_Q4_0; r++)
+                for (int t = 0; t < tokens; t++)
+                        acc[r][t] = _mm256_setzero_ps();
+        size_t b = 0;
+        for (; b + 8 <= nb; b += 8, wb += 8 * 18, xb += 8 * 34) {
+                prefetch_span(w_next, w_stride, TILE_ROWS_Q4_0, (size_t) (wb - w), 8 * 18);
+                __m256i wlo[TILE_ROWS_Q4_0][4], whi[TILE_ROWS_Q4_0][4];
+                __m256 dw[TILE_ROWS_Q4_0];
+                for (int r = 0; r < TILE_ROWS_Q4_0; r++) {
+                        const uint8_t *wr = wb + r * w_stride;
+                        for (int j = 0; j < 4; j++) {
+                                const __m256i q = _mm256_set_m128i(load128(wr + 18 * (2 * j + 1) + 2),
+                                                                   load128(wr + 18 * (2 * j) + 2));
+                                wlo[r][j] = _mm256_and_si256(q, low4);
+                                whi[r][j] = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+                        }
+                        dw[r] = load_f16_paired8(wr, 18);
+                }
+                for (int t = 0; t < tokens; t++) {
+                        const uint8_t *xt = xb + t * x_stride;
+                        __m256i xlo[4], xhi[4], off[4];
+                        for (int j = 0; j < 4; j++) {
+                                const __m256i a = load256(xt + 34 * (2 * j) + 2);
+                                const __m256i c = load256(xt + 34 * (2 * j + 1) + 2);
+                                xlo[j] = _mm256_permute2x128_si256(a, c, 0x20);
+                                xhi[j] = _mm256_permute2x128_si256(a, c, 0x31);
+                                off[j] = _mm256_add_epi16(_mm256_maddubs_epi16(eight, xlo[j]),
+                                                          _mm256_maddubs_epi16(eight, xhi[j]));
+                        }
+                        const __m256i offset = _mm256_hadd_epi16(_mm256_hadd_epi16(off[0], off[1]),
+                                                                 _mm256_hadd_epi16(off[2], off[3]));
+                        const __m256 dx = load_f16_paired8(xt, 34);
+                        for (int r = 0; r < TILE_ROWS_Q4_0; r++) {
+                                __m256i p[4];
+                                for (int j = 0; j < 4; j++)
+                                        p[j] = _mm256_add_epi16(_mm256_maddubs_epi16(wlo[r][j], xlo[j]),
+                                                                _mm256_maddubs_epi16(whi[r][j], xhi[j]));
+                                const __m256i sums = reduce_pairs(p, offset);
+                                acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(dw[r], dx), _mm256_cvtepi32_ps(sums), acc[r][t]);
+                        }
+                }
+        }
+        const __m256i block_order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+        float s[TILE_ROWS_Q4_0][4];
+        for (int r = 0; r < TILE_ROWS_Q4_0; r++)
+                for (int t = 0; t < tokens; t++)
+                        s[r][t] = hsum_ps(_mm256_add_ps(_mm256_permutevar8x32_ps(acc[r][t], block_order),
+                                                        _mm256_setzero_ps()));
+        TILE_TAIL_BLOCKS32(TILE_ROWS_Q4_0, q4_0_w, q4_0_wx, 18, 34, 0)
+}
+
+TILE_BY_TOKENS(dot_tile_q4_0_avx2)
 
 /* ---- 256-value super-blocks x q8_k ---------------------------------------------------------- */
 

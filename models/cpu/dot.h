@@ -1,11 +1,14 @@
 /* Dot kernels and activation quantisers by name: the scalar rows (dot-ref.c) and the AVX2 rows
  * (dot-avx2.c, built with its own -mavx2 -mfma -mf16c flags and only called when cpuid says so).
- * Dot signatures are DotFn, quantisers ActQuantizeFn (kernels.h). */
+ * Dot signatures are DotFn, tiles DotTileFn, quantisers ActQuantizeFn (kernels.h). */
 #pragma once
 
 #include <stddef.h>
 
 #define DOT_FN(name) void name(size_t n, const void *w, const void *x, float *ret)
+#define DOT_TILE_FN(name)                                                                                     \
+        void name(size_t n, const void *w, size_t w_stride, const void *w_next, const void *x, size_t x_stride, \
+                  size_t n_tokens, float *ret, size_t ret_stride)
 #define ACT_QUANTIZE_FN(name) void name(const float *x, void *dst, size_t n)
 
 /* Scalar reference rows: one per weight type, kept forever. */
@@ -38,6 +41,19 @@ DOT_FN(dot_q5_1_avx2);
 DOT_FN(dot_q4_k_avx2);
 DOT_FN(dot_q5_k_avx2);
 DOT_FN(dot_q6_k_avx2);
+
+/* Tiles (DotTileFn): rows, and the most tokens one call takes. The block kernels are compiled
+ * for 1 .. 4 tokens; the float ones go one token at a time, so a call may take many. */
+#define TILE_ROWS_Q4_0 4
+#define TILE_ROWS_Q8_0 4
+#define TILE_TOKENS_BLOCKS32 4
+#define TILE_ROWS_F32 4
+#define TILE_ROWS_F16 4
+#define TILE_TOKENS_FLOAT 64
+DOT_TILE_FN(dot_tile_q4_0_avx2);
+DOT_TILE_FN(dot_tile_q8_0_avx2);
+DOT_TILE_FN(dot_tile_f32_avx2);
+DOT_TILE_FN(dot_tile_f16_avx2);
 
 ACT_QUANTIZE_FN(act_quantize_q8_0_avx2);
 ACT_QUANTIZE_FN(act_quantize_q8_1_avx2);

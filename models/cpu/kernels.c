@@ -14,13 +14,21 @@
 #define ROW(type, features, act_format, row_name, fn)                                            \
         { .weight_type = (type), .cpu_features = (features), .act = (act_format), .name = (row_name), \
           .dot = (fn) }
+/* A row that also has a tile kernel, of rows x tokens. */
+#define ROW_TILE(type, features, act_format, row_name, fn, tile_fn, rows, tokens)                \
+        { .weight_type = (type), .cpu_features = (features), .act = (act_format), .name = (row_name), \
+          .dot = (fn), .tile = (tile_fn), .tile_rows = (rows), .tile_tokens = (tokens) }
 
 static const DotKernel table[] = {
 #if GEMMAD_HAVE_AVX2
-        ROW(GGML_TYPE_Q4_0, AVX2_FMA_F16C, ACT_Q8_0, "q4_0-q8_0-avx2", dot_q4_0_avx2),
-        ROW(GGML_TYPE_Q8_0, AVX2_FMA_F16C, ACT_Q8_0, "q8_0-q8_0-avx2", dot_q8_0_avx2),
-        ROW(GGML_TYPE_F16, AVX2_FMA_F16C, ACT_F32, "f16-f32-avx2", dot_f16_avx2),
-        ROW(GGML_TYPE_F32, AVX2_FMA_F16C, ACT_F32, "f32-f32-avx2", dot_f32_avx2),
+        ROW_TILE(GGML_TYPE_Q4_0, AVX2_FMA_F16C, ACT_Q8_0, "q4_0-q8_0-avx2", dot_q4_0_avx2, dot_tile_q4_0_avx2,
+                 TILE_ROWS_Q4_0, TILE_TOKENS_BLOCKS32),
+        ROW_TILE(GGML_TYPE_Q8_0, AVX2_FMA_F16C, ACT_Q8_0, "q8_0-q8_0-avx2", dot_q8_0_avx2, dot_tile_q8_0_avx2,
+                 TILE_ROWS_Q8_0, TILE_TOKENS_BLOCKS32),
+        ROW_TILE(GGML_TYPE_F16, AVX2_FMA_F16C, ACT_F32, "f16-f32-avx2", dot_f16_avx2, dot_tile_f16_avx2, TILE_ROWS_F16,
+                 TILE_TOKENS_FLOAT),
+        ROW_TILE(GGML_TYPE_F32, AVX2_FMA_F16C, ACT_F32, "f32-f32-avx2", dot_f32_avx2, dot_tile_f32_avx2, TILE_ROWS_F32,
+                 TILE_TOKENS_FLOAT),
         ROW(GGML_TYPE_BF16, AVX2_FMA_F16C, ACT_F32, "bf16-f32-avx2", dot_bf16_avx2),
         ROW(GGML_TYPE_Q5_0, AVX2_FMA_F16C, ACT_Q8_0, "q5_0-q8_0-avx2", dot_q5_0_avx2),
         ROW(GGML_TYPE_Q4_1, AVX2_FMA_F16C, ACT_Q8_1, "q4_1-q8_1-avx2", dot_q4_1_avx2),

@@ -1,4 +1,5 @@
-/* Dot-product kernels: one weight row against one token's activations.
+/* Dot-product kernels: one weight row against one token's activations, and for some rows a tile
+ * of several weight rows against several tokens' at once (the same results, bit for bit).
  *
  * Each weight type pairs with an activation format (how matmul() prepares x once per call):
  * float weights dot float activations; the 32-value block types (q4_0, q4_1, q5_0, q5_1, q8_0)
@@ -40,6 +41,18 @@ typedef enum ActFormat {
  * x_act may sit at any byte offset. */
 typedef void (*DotFn)(size_t n, const void *w_row, const void *x_act, float *ret);
 
+/* The same for a tile of weight rows x tokens: ret[t * ret_stride + r] = dot of the weight row at
+ * w_rows + r * w_stride with the activations at x_act + t * x_stride, for r < tile_rows and
+ * t < n_tokens, 1 <= n_tokens <= tile_tokens (both the kernel's). Each result is bit-identical to
+ * what the kernel's DotFn gives for that (row, token), the same float operations in the same
+ * order: batched decoding must give every session exactly the tokens it would get alone, and a
+ * prompt exactly the logits it gets token by token. A tile saves the work its outputs share (a
+ * weight block unpacked once for all its tokens, an activation block loaded once for all its
+ * rows); kernels have one where that measures faster. w_next: the first row of the next tile, if
+ * it should be fetched from memory meanwhile (NULL: no such tile, or it is in cache already). */
+typedef void (*DotTileFn)(size_t n, const void *w_rows, size_t w_stride, const void *w_next, const void *x_act,
+                          size_t x_stride, size_t n_tokens, float *ret, size_t ret_stride);
+
 /* Converts n floats (a multiple of the format's block size) into the activation format. */
 typedef void (*ActQuantizeFn)(const float *x, void *dst, size_t n);
 
@@ -49,6 +62,9 @@ typedef struct DotKernel {
         ActFormat act;
         const char *name;         /* "q4_0-q8_0-avx2" */
         DotFn dot;
+        DotTileFn tile;           /* NULL: matmul() calls dot for every (row, token) */
+        uint32_t tile_rows;       /* weight rows of every tile call */
+        uint32_t tile_tokens;     /* the most tokens one tile call takes */
 } DotKernel;
 
 typedef struct ActFormatInfo {

@@ -1,5 +1,5 @@
 /* Matmul: activations prepared once per call in the kernel's format, output rows split across
- * the compute threads, one dot kernel per (row, token). */
+ * the compute threads, one dot kernel per (row, token) or per tile of rows x tokens. */
 #include "matmul.h"
 
 #include <assert.h>
@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "base/alloc.h"
+#include "base/macro.h"
 #include "cpu-features.h"
 #include "kernels.h"
 #include "tensor/type-traits.h"
@@ -56,14 +57,31 @@ typedef struct MatmulJob {
 } MatmulJob;
 
 /* Rows are dealt out in equal contiguous ranges, so each thread streams its own part of the
- * weights once; the row is reused from cache for every token. */
+ * weights once; a row (or a tile's rows) is reused from cache for every token. With a tile kernel
+ * and several tokens, tiles cover the rows they fit; the rows left at the end of a part go one
+ * (row, token) at a time, which gives the same bits. One token (decoding) always goes row by row:
+ * a tile would share only the activations, which sit in L1 anyway, and one row read through is
+ * what streams best from memory (measured: a tile on one token is slower there). */
 static void matmul_part(void *userdata, uint32_t part, uint32_t n_parts) {
         const MatmulJob *j = userdata;
-        size_t begin = j->n_out * part / n_parts, end = j->n_out * (part + 1) / n_parts;
+        const DotKernel *kernel = j->kernel;
+        size_t o = j->n_out * part / n_parts, end = j->n_out * (part + 1) / n_parts;
+
+        if (kernel->tile && j->n_tokens > 1) {
+                const size_t rows = kernel->tile_rows, tokens = kernel->tile_tokens;
+                for (; o + rows <= end; o += rows) {
+                        /* the first call for a tile brings the next tile's rows in (kernels.h) */
+                        const void *next = o + 2 * rows <= end ? tensor_row(j->w, o + rows) : NULL;
+                        for (size_t t = 0; t < j->n_tokens; t += tokens)
+                                kernel->tile(j->n_in, tensor_row(j->w, o), j->w->row_bytes, t == 0 ? next : NULL,
+                                             j->act + t * j->act_stride, j->act_stride, MIN(tokens, j->n_tokens - t),
+                                             &j->y[t * j->y_stride + o], j->y_stride);
+                }
+        }
         /* Reading only the first n_in columns of each row (a MatFormer slice of ffn_down) breaks
          * the sequential stream the hardware prefetcher follows: ask for the next row's start. */
         const bool partial_rows = j->n_in < j->w->ne[0];
-        for (size_t o = begin; o < end; o++) {
+        for (; o < end; o++) {
                 const void *row = tensor_row(j->w, o);
                 if (partial_rows && o + 1 < end) {
                         const char *next = tensor_row(j->w, o + 1);
@@ -71,7 +89,7 @@ static void matmul_part(void *userdata, uint32_t part, uint32_t n_parts) {
                                 __builtin_prefetch(next + 64 * k);
                 }
                 for (size_t t = 0; t < j->n_tokens; t++)
-                        j->kernel->dot(j->n_in, row, j->act + t * j->act_stride, &j->y[t * j->y_stride + o]);
+                        kernel->dot(j->n_in, row, j->act + t * j->act_stride, &j->y[t * j->y_stride + o]);
         }
 }
 

@@ -35,7 +35,10 @@ static inline void cpu_compute_freep(CpuCompute **c) {
  * for o < n_out (the first n_out rows of W) and t < n_tokens.
  * n_in may be less than W's row length (MatFormer: the first n_in columns of ffn_down); it must
  * then be a multiple of the type's block size, which the model checks when a slice is chosen.
- * c may be NULL: one thread, this machine's features, temporary scratch. */
+ * c may be NULL: one thread, this machine's features, temporary scratch.
+ * Every output has the same bits whatever n_tokens and the number of threads: a token's row of y
+ * does not depend on the other tokens of the call (batched decoding of several sessions relies on
+ * it). */
 void matmul(CpuCompute *c, const Tensor *w, size_t n_out, size_t n_in, const float *x, size_t x_stride, float *y,
             size_t y_stride, size_t n_tokens);
 

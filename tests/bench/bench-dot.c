@@ -5,6 +5,10 @@
  *
  *   bench-dot [SUBSTRING]     only rows whose name contains SUBSTRING (their scalar row still runs)
  *
+ * Then the tile kernels: every row with one, over TILE_TOKENS tokens (a prompt), as matmul()
+ * runs them (tiles where they fit, one (row, token) at a time for the rest) against one dot per
+ * (row, token), on the same matrix in the same run.
+ *
  * Registered in the 'bench' suite (meson test -C build --suite bench bench-dot -v), not run by a
  * plain `meson test`. Numbers from a sanitizer or unoptimised build say little; it says so. */
 #include <stdbool.h>
@@ -23,6 +27,8 @@
 #define N_ROWS 8192
 #define MIN_SECONDS 0.25
 #define MIN_REPS 3
+#define TILE_MATRIX_ROWS 1024
+#define TILE_TOKENS 64
 
 static uint64_t rng_state = 0x2545f4914f6cdd1dull;
 
@@ -149,6 +155,78 @@ static int bench_type(uint32_t type, size_t n, const char *filter) {
         return 0;
 }
 
+/* One pass of a TILE_MATRIX_ROWS-row matrix over TILE_TOKENS tokens, as matmul_part() does it:
+ * with the tile kernel (tiled = true) or one dot per (row, token). */
+static void tokens_pass(const DotKernel *k, bool tiled, const uint8_t *m, size_t row_bytes, size_t n,
+                        const uint8_t *act, size_t act_stride, float *y) {
+        size_t o = 0;
+        if (tiled)
+                for (; o + k->tile_rows <= TILE_MATRIX_ROWS; o += k->tile_rows) {
+                        const uint8_t *next = o + 2 * k->tile_rows <= TILE_MATRIX_ROWS ? m + (o + k->tile_rows) * row_bytes
+                                                                                        : NULL;
+                        for (size_t t = 0; t < TILE_TOKENS; t += k->tile_tokens)
+                                k->tile(n, m + o * row_bytes, row_bytes, t == 0 ? next : NULL, act + t * act_stride,
+                                        act_stride, MIN((size_t) k->tile_tokens, TILE_TOKENS - t),
+                                        &y[t * TILE_MATRIX_ROWS + o], TILE_MATRIX_ROWS);
+                }
+        for (; o < TILE_MATRIX_ROWS; o++)
+                for (size_t t = 0; t < TILE_TOKENS; t++)
+                        k->dot(n, m + o * row_bytes, act + t * act_stride, &y[t * TILE_MATRIX_ROWS + o]);
+}
+
+static double time_tokens(const DotKernel *k, bool tiled, const uint8_t *m, size_t row_bytes, size_t n,
+                          const uint8_t *act, size_t act_stride, float *y) {
+        double best = 1e30, total = 0;
+        for (int rep = -1; rep < MIN_REPS || total < MIN_SECONDS; rep++) {
+                const double t0 = now();
+                tokens_pass(k, tiled, m, row_bytes, n, act, act_stride, y);
+                const double t = now() - t0;
+                if (rep >= 0) {
+                        best = MIN(best, t);
+                        total += t;
+                }
+        }
+        return best;
+}
+
+static int bench_tiles(const DotKernel *k, size_t n) {
+        const TypeTraits *tt = type_traits(k->weight_type);
+        const ActFormatInfo a = act_format_info(k->act, cpu_features_get());
+        const size_t row_bytes = n / tt->block_elems * tt->block_bytes, act_stride = n / a.block_elems * a.block_bytes;
+        size_t w_bytes;
+        uint8_t *m = make_matrix(k->weight_type, n, &w_bytes);   /* N_ROWS rows; the first TILE_MATRIX_ROWS used */
+        uint8_t *act = malloc(act_stride * TILE_TOKENS);
+        float *x = malloc(n * sizeof(float)), *y = malloc(TILE_MATRIX_ROWS * TILE_TOKENS * sizeof(float));
+        float *y_tiled = malloc(TILE_MATRIX_ROWS * TILE_TOKENS * sizeof(float));
+        if (!m || !act || !x || !y || !y_tiled) {
+                fprintf(stderr, "out of memory for %s n=%zu\n", k->name, n);
+                free(m), free(act), free(x), free(y), free(y_tiled);
+                return -1;
+        }
+        for (size_t t = 0; t < TILE_TOKENS; t++) {
+                for (size_t i = 0; i < n; i++)
+                        x[i] = frand();
+                if (a.quantize)
+                        a.quantize(x, act + t * act_stride, n);
+                else
+                        memcpy(act + t * act_stride, x, n * sizeof(float));
+        }
+        double t_dot = 1e30, t_tile = 1e30;
+        for (int round = 0; round < 2; round++) {   /* interleaved, so that a slow spell hits both */
+                t_dot = MIN(t_dot, time_tokens(k, false, m, row_bytes, n, act, act_stride, y));
+                t_tile = MIN(t_tile, time_tokens(k, true, m, row_bytes, n, act, act_stride, y_tiled));
+        }
+        const double macs = (double) TILE_MATRIX_ROWS * TILE_TOKENS * (double) n;
+        printf("%-20s %5zu x %4d x %2d tok  tile %ux%-2u  %8.3f ms  %6.1f GMAC/s  %5.2fx one dot per (row, token)%s\n",
+               k->name, n, TILE_MATRIX_ROWS, TILE_TOKENS, k->tile_rows, MIN(k->tile_tokens, (uint32_t) TILE_TOKENS),
+               t_tile * 1e3, macs / t_tile / 1e9,
+               t_dot / t_tile,
+               memcmp(y, y_tiled, TILE_MATRIX_ROWS * TILE_TOKENS * sizeof(float)) == 0 ? "" : "  RESULTS DIFFER");
+        sink = y_tiled[0];
+        free(m), free(act), free(x), free(y), free(y_tiled);
+        return 0;
+}
+
 int main(int argc, char **argv) {
         const char *filter = argc > 1 ? argv[1] : NULL;
         size_t n_rows;
@@ -173,6 +251,15 @@ int main(int argc, char **argv) {
                 done[n_done++] = rows[r].weight_type;
                 for (size_t n = 2048; n <= 8192; n *= 4)
                         if (bench_type(rows[r].weight_type, n, filter) < 0)
+                                return EXIT_FAILURE;
+        }
+        printf("\ntile kernels, %d tokens at once:\n", TILE_TOKENS);
+        for (size_t r = 0; r < n_rows; r++) {
+                const DotKernel *k = &rows[r];
+                if (!k->tile || (k->cpu_features & ~cpu_features_get()) != 0 || (filter && !strstr(k->name, filter)))
+                        continue;
+                for (size_t n = 2048; n <= 8192; n *= 4)
+                        if (bench_tiles(k, n) < 0)
                                 return EXIT_FAILURE;
         }
         return EXIT_SUCCESS;

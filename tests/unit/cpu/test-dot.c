@@ -14,6 +14,11 @@
  * The activation quantisers are checked against their definition, and the fastest one against
  * the scalar one byte for byte. Seeds are fixed (GEMMAD_TEST_SEED overrides) and printed.
  *
+ * Tile kernels (several rows x several tokens at once) must give the one-token row's result bit
+ * for bit, on every tile shape the kernel meets: directly, and through matmul() for 1..9 tokens
+ * (a tile's worth and the tokens left over), odd row counts, rows split across threads, and rows
+ * read only in part (MatFormer slices).
+ *
  * Run with GEMMAD_CPU_FEATURES=none (the 'test-dot-scalar' test) it checks that only scalar rows
  * and quantisers are selected. */
 #include <float.h>
@@ -32,6 +37,7 @@
 #include "base/macro.h"
 #include "cpu/cpu-features.h"
 #include "cpu/kernels.h"
+#include "cpu/matmul.h"
 #include "tensor/fp16.h"
 #include "tensor/type-traits.h"
 
@@ -387,6 +393,188 @@ static void test_dot_float_rows_convert_exactly(void **state) {
         }
 }
 
+/* ---- tiles --------------------------------------------------------------------------------- */
+
+/* Float bits, so that -0.0 and 0.0 (and NaN payloads) count as different. */
+static bool same_bits(float a, float b) {
+        return memcmp(&a, &b, sizeof(float)) == 0;
+}
+
+/* Activations of n_tokens tokens, x_stride bytes apart, in the kernel's format. */
+static void make_act_tokens(const DotKernel *k, uint8_t *dst, size_t x_stride, size_t n, size_t n_tokens,
+                            float x_const) {
+        const ActFormatInfo act = act_format_info(k->act, cpu_features_get());
+        float *x = xmalloc(n * sizeof(float));
+        for (size_t t = 0; t < n_tokens; t++) {
+                make_activations(x, n);
+                if (x_const != 0.0f)
+                        for (size_t i = 0; i < n; i++)
+                                x[i] = t % 2 ? -x_const : x_const;
+                if (k->act == ACT_F32)
+                        memcpy(dst + t * x_stride, x, n * sizeof(float));
+                else
+                        act.quantize(x, dst + t * x_stride, n);
+        }
+        free(x);
+}
+
+/* One tile of k on n values, for every token count it takes (up to 5): rows w_stride bytes apart
+ * (wider than n: the rest of a row a slice does not read), tokens x_stride apart, everything at
+ * odd offsets; each result against k->dot, and nothing written outside the tile. */
+static void check_tile_on(const DotKernel *k, size_t n, size_t w_pad, size_t off, int w_mode, float x_const) {
+        const size_t rows = k->tile_rows, max_tokens = MIN(k->tile_tokens, (uint32_t) 5);
+        const size_t w_stride = row_bytes(k->weight_type, n) + w_pad, x_stride = act_bytes(k->act, n) + off + 5;
+        const size_t ret_stride = rows + 3;
+        uint8_t *wbuf = xmalloc(w_stride * rows + off), *xbuf = xmalloc(x_stride * max_tokens + off);
+        float *got = xmalloc(ret_stride * (max_tokens + 1) * sizeof(float));
+        float *want = xmalloc(rows * max_tokens * sizeof(float));
+        uint8_t *const w = wbuf + off, *const xact = xbuf + off;
+
+        memset(wbuf, 0x5a, w_stride * rows + off);
+        for (size_t r = 0; r < rows; r++)
+                make_weights(k->weight_type, w + r * w_stride, n, w_mode);
+        make_act_tokens(k, xact, x_stride, n, max_tokens, x_const);
+        for (size_t t = 0; t < max_tokens; t++)
+                for (size_t r = 0; r < rows; r++) {
+                        want[t * rows + r] = NAN;
+                        k->dot(n, w + r * w_stride, xact + t * x_stride, &want[t * rows + r]);
+                }
+
+        for (size_t n_tokens = 1; n_tokens <= max_tokens; n_tokens++) {
+                for (size_t i = 0; i < ret_stride * (max_tokens + 1); i++)
+                        got[i] = NAN;
+                /* fetching "the next tile" (here the same rows again) must change nothing */
+                k->tile(n, w, w_stride, n_tokens % 2 ? w : NULL, xact, x_stride, n_tokens, got, ret_stride);
+                for (size_t t = 0; t <= max_tokens; t++)
+                        for (size_t r = 0; r < ret_stride; r++) {
+                                const float g = got[t * ret_stride + r];
+                                if (t >= n_tokens || r >= rows) {
+                                        if (!isnan(g))
+                                                fail_msg("%s: a tile of %zu tokens wrote %g outside itself (token %zu, "
+                                                         "slot %zu)", k->name, n_tokens, (double) g, t, r);
+                                        continue;
+                                }
+                                const float e = want[t * rows + r];
+                                if (!same_bits(g, e))
+                                        fail_msg("%s tile of %zu rows x %zu tokens, n=%zu offset %zu weights %d x %g: "
+                                                 "row %zu token %zu gave %.9g (0x%08" PRIx32 "), the one-token row "
+                                                 "%.9g (0x%08" PRIx32 ")",
+                                                 k->name, rows, n_tokens, n, off, w_mode, (double) x_const, r, t,
+                                                 (double) g, f32_bits(g), (double) e, f32_bits(e));
+                        }
+        }
+        free(wbuf), free(xbuf), free(got), free(want);
+}
+
+static void test_dot_tiles_match_dot(void **state) {
+        /* block counts around the kernels' groups of 8 blocks (tails of 0..7 left over) */
+        static const size_t blocks[] = { 1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 64, 71 };
+        static const int fills[] = { 0x00, 0xff, 0x80, 0x77 };
+        const uint32_t have = cpu_features_get();
+        size_t n_rows, n_checked = 0;
+        const DotKernel *rows = dot_kernel_table(&n_rows);
+
+        for (size_t r = 0; r < n_rows; r++) {
+                const DotKernel *k = &rows[r];
+                if (!k->tile || (k->cpu_features & ~have) != 0)
+                        continue;
+                const TypeTraits *tt = type_traits(k->weight_type);
+                const size_t block = MAX(tt->block_elems, (size_t) 32);
+                const bool has_raw = tt->block_elems > 1 && tt->quantize_ref;
+                for (size_t s = 0; s < ELEMENTSOF(blocks); s++)
+                        for (size_t off = 0; off < 3; off++) {
+                                check_tile_on(k, blocks[s] * block, 7 * off, off, W_QUANTISED, 0.0f);
+                                if (has_raw)
+                                        check_tile_on(k, blocks[s] * block, 3 * off, 2 - off, W_RANDOM, 0.0f);
+                                if (tt->block_elems == 1)   /* float rows: lengths with a scalar tail */
+                                        check_tile_on(k, blocks[s] * block + 2 * off + 1, off, off, W_QUANTISED, 0.0f);
+                        }
+                if (tt->block_elems == 1)
+                        for (size_t len = 1; len < 40; len++)
+                                check_tile_on(k, len, 1, 1, W_QUANTISED, 0.0f);
+                check_tile_on(k, 8192, 0, 0, W_QUANTISED, 0.0f);
+                if (tt->block_elems > 1)
+                        for (size_t f = 0; f < ELEMENTSOF(fills); f++)
+                                for (int sign = -1; sign <= 1; sign += 2)
+                                        check_tile_on(k, 4096 + 3 * block, 64, 1, fills[f], (float) sign);
+                printf("checked %-20s tiles of %u rows x 1..%u tokens, bit for bit against its one-token kernel\n",
+                       k->name, k->tile_rows, MIN(k->tile_tokens, (uint32_t) 5));
+                n_checked++;
+        }
+        if (n_checked == 0)
+                printf("no tile kernel on this machine (or under GEMMAD_CPU_FEATURES)\n");
+}
+
+/* matmul() over n_tokens tokens against one matmul() per token: the same bits. y has room beyond
+ * n_out in every token's row, which must stay untouched. */
+static void check_matmul_tokens(CpuCompute *c, uint32_t type, size_t n_rows, size_t row_len, size_t n_out,
+                                size_t n_in) {
+        enum { MAX_TOKENS = 9 };
+        const TypeTraits *tt = type_traits(type);
+        const size_t rb = row_bytes(type, row_len), x_stride = n_in + 3, y_stride = n_out + 2;
+        uint8_t *data = xmalloc(rb * n_rows);
+        float *x = xmalloc(x_stride * MAX_TOKENS * sizeof(float));
+        float *y = xmalloc(y_stride * MAX_TOKENS * sizeof(float)), *y1 = xmalloc(y_stride * MAX_TOKENS * sizeof(float));
+
+        for (size_t r = 0; r < n_rows; r++)
+                make_weights(type, data + r * rb, row_len, r % 3 == 2 && tt->block_elems > 1 ? W_RANDOM : W_QUANTISED);
+        for (size_t t = 0; t < MAX_TOKENS; t++)
+                make_activations(x + t * x_stride, x_stride);
+        const Tensor w = {
+                .name = "test", .type = type, .ne = { row_len, n_rows, 1, 1 }, .row_bytes = rb, .data = data,
+        };
+        for (size_t n_tokens = 1; n_tokens <= MAX_TOKENS; n_tokens++) {
+                for (size_t i = 0; i < y_stride * MAX_TOKENS; i++)
+                        y[i] = y1[i] = -1.0f;
+                matmul(c, &w, n_out, n_in, x, x_stride, y, y_stride, n_tokens);
+                for (size_t t = 0; t < n_tokens; t++)
+                        matmul(c, &w, n_out, n_in, x + t * x_stride, x_stride, y1 + t * y_stride, y_stride, 1);
+                for (size_t i = 0; i < y_stride * MAX_TOKENS; i++) {
+                        if ((i % y_stride >= n_out || i / y_stride >= n_tokens) && y[i] != -1.0f)
+                                fail_msg("%s: matmul of %zu tokens, %zu rows wrote %g beyond its outputs (token %zu, row %zu)",
+                                         matmul_kernel_name(type, c ? c->features : cpu_features_get()), n_tokens,
+                                         n_out, (double) y[i], i / y_stride, i % y_stride);
+                        if (!same_bits(y[i], y1[i]))
+                                fail_msg("%s: matmul of %zu tokens, %zu of %zu rows, %zu of %zu columns: token %zu "
+                                         "row %zu is %.9g, token by token %.9g",
+                                         matmul_kernel_name(type, c ? c->features : cpu_features_get()), n_tokens,
+                                         n_out, n_rows, n_in, row_len, i / y_stride, i % y_stride, (double) y[i],
+                                         (double) y1[i]);
+                }
+        }
+        free(data), free(x), free(y), free(y1);
+}
+
+static void test_matmul_tokens_bit_identical(void **state) {
+        const uint32_t have = cpu_features_get();
+        size_t n_checked = 0;
+        for (uint32_t type = 0; type < _GGML_TYPE_MAX; type++) {
+                const TypeTraits *tt = type_traits(type);
+                const DotKernel *k = tt && tt->dequant_ref ? dot_kernel_find(type, have) : NULL;
+                if (!k || !k->tile)
+                        continue;
+                const size_t block = MAX(tt->block_elems, (size_t) 32);
+                for (uint32_t threads = 1; threads <= 3; threads++) {
+                        _cleanup_(cpu_compute_freep) CpuCompute *c = NULL;
+                        GemmaError err = {};
+                        if (cpu_compute_new(threads, &c, &err) < 0)
+                                fail_msg("cpu_compute_new: %s", gemma_error_message(&err));
+                        /* whole rows; a slice of the rows (MatFormer) with odd row counts; a part of
+                         * the rows in row groups of 8 blocks and with a tail */
+                        check_matmul_tokens(c, type, 37, 12 * block, 37, 12 * block);
+                        check_matmul_tokens(c, type, 37, 12 * block, 35, 9 * block);
+                        check_matmul_tokens(c, type, 16, 8 * block, 13, 3 * block);
+                        check_matmul_tokens(c, type, 5, 20 * block, 5, 17 * block);
+                        check_matmul_tokens(c, type, 3, 2 * block, 1, block);
+                }
+                check_matmul_tokens(NULL, type, 21, 16 * block, 19, 11 * block);
+                printf("checked matmul with %s: 1..9 tokens give the bits of one token at a time\n", k->name);
+                n_checked++;
+        }
+        if (n_checked == 0)
+                printf("no tile kernel on this machine (or under GEMMAD_CPU_FEATURES)\n");
+}
+
 /* ---- the table ----------------------------------------------------------------------------- */
 
 static ActFormat expected_act(uint32_t type) {
@@ -419,6 +607,11 @@ static void test_dot_kernel_table_selfcheck(void **state) {
                 assert_non_null(k->name);
                 assert_int_equal(k->act, expected_act(k->weight_type));
                 assert_int_equal(tt->block_elems % act_format_info(k->act, 0).block_elems, 0);
+                if (k->tile) {
+                        assert_true(k->tile_rows >= 1 && k->tile_tokens >= 1);
+                        assert_true(k->tile_rows * k->tile_tokens > 1);   /* else it would share nothing */
+                        assert_true(k->cpu_features != 0);                /* the scalar rows stay plain */
+                }
                 for (size_t s = 0; s < r; s++) {
                         if (strcmp(rows[s].name, k->name) == 0)
                                 fail_msg("row name %s appears twice", k->name);
@@ -622,6 +815,8 @@ int main(void) {
                 cmocka_unit_test(test_dot_rows_zero_activations),
                 cmocka_unit_test(test_dot_float_rows_convert_exactly),
                 cmocka_unit_test(test_dot_rows_match_reference),
+                cmocka_unit_test(test_dot_tiles_match_dot),
+                cmocka_unit_test(test_matmul_tokens_bit_identical),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
