@@ -183,25 +183,31 @@ static void layer_free(ClCtx *c, ClLayer *L) {
                 cl_buffer_free(c, vecs[i], L->vec_bytes[i]);
 }
 
-static uint64_t layer_device_bytes(const Gemma3nModel *m, uint32_t l) {
+/* The matrices layer l places on the device: K and V only where the layer owns its KV. */
+static size_t layer_matrices(const Gemma3nModel *m, uint32_t l, const Tensor *ret[11]) {
         const Gemma3nLayerWeights *w = &m->w.layers[l];
-        const Tensor *mats[] = { &w->attn_q, &w->attn_output, &w->ffn_gate, &w->ffn_up, &w->ffn_down, &w->inp_gate,
-                                 &w->proj, &w->laurel_l, &w->laurel_r, &w->attn_k, &w->attn_v };
-        const size_t n_mats = gemma3n_layer_owns_kv(&m->hp, l) ? ELEMENTSOF(mats) : ELEMENTSOF(mats) - 2;
+        const Tensor *mats[11] = { &w->attn_q, &w->attn_output, &w->ffn_gate, &w->ffn_up, &w->ffn_down, &w->inp_gate,
+                                   &w->proj, &w->laurel_l, &w->laurel_r, &w->attn_k, &w->attn_v };
+        memcpy(ret, mats, sizeof(mats));
+        return gemma3n_layer_owns_kv(&m->hp, l) ? 11 : 9;
+}
+
+/* Device bytes of layer l: its matrices in device formats and its vectors (an upper bound). */
+static uint64_t layer_device_bytes(const Gemma3nModel *m, uint32_t l) {
+        const Tensor *mats[11];
+        const size_t n = layer_matrices(m, l, mats);
         uint64_t b = 0;
-        for (size_t i = 0; i < n_mats; i++)
+        for (size_t i = 0; i < n; i++)
                 b += dev_matrix_bytes(mats[i]);
         return b + 16ull * m->hp.n_embd * sizeof(float);
 }
 
 /* File bytes of the weights layer l moves to the device (what the host no longer reads). */
 static uint64_t layer_file_bytes(const Gemma3nModel *m, uint32_t l) {
-        const Gemma3nLayerWeights *w = &m->w.layers[l];
-        const Tensor *mats[] = { &w->attn_q, &w->attn_output, &w->ffn_gate, &w->ffn_up, &w->ffn_down, &w->inp_gate,
-                                 &w->proj, &w->laurel_l, &w->laurel_r, &w->attn_k, &w->attn_v };
-        const size_t n_mats = gemma3n_layer_owns_kv(&m->hp, l) ? ELEMENTSOF(mats) : ELEMENTSOF(mats) - 2;
+        const Tensor *mats[11];
+        const size_t n = layer_matrices(m, l, mats);
         uint64_t b = 0;
-        for (size_t i = 0; i < n_mats; i++)
+        for (size_t i = 0; i < n; i++)
                 b += mats[i]->row_bytes * mats[i]->ne[1];
         return b;
 }

@@ -118,61 +118,39 @@ __kernel void mm_q8_0(__global const half *wd, __global const char *wq, uint nb_
                 y[y_off + (size_t) (t0 + k) * y_stride + o] = acc[k];
 }
 
-/* F16 weights [rows, row_len], float activations x [T, x_stride]. */
-__kernel void mm_f16(__global const half *w, uint row_len, uint n_in, __global const float *x, uint x_off,
-                     uint x_stride, __global float *y, uint y_off, uint y_stride, uint n_out, uint T) {
-        const uint o = get_global_id(0), t0 = get_global_id(1) * TOKENS_PER_ITEM;
-        if (o >= n_out)
-                return;
-        const uint nt = min((uint) TOKENS_PER_ITEM, T - t0);
-        float8 acc[TOKENS_PER_ITEM] = { (float8) 0.0f, (float8) 0.0f, (float8) 0.0f, (float8) 0.0f };
-        float tail[TOKENS_PER_ITEM] = { 0.0f, 0.0f, 0.0f, 0.0f };
-        __global const half *row = w + (size_t) o * row_len;
-        const uint n8 = n_in / 8;
-        for (uint i = 0; i < n8; i++) {
-                const float8 wv = vload_half8(i, row);
-                for (uint k = 0; k < nt; k++)
-                        acc[k] += wv * vload8(i, x + x_off + (size_t) (t0 + k) * x_stride);
+/* Float weights [rows, row_len] against float activations x [T, x_stride]: F16 (read with
+ * vload_half, so no cl_khr_fp16 is needed) and F32 differ only in how a weight is loaded. */
+#define MM_FLOAT(name, wtype, load8, load1)                                                                   \
+        __kernel void name(__global const wtype *w, uint row_len, uint n_in, __global const float *x, uint x_off, \
+                           uint x_stride, __global float *y, uint y_off, uint y_stride, uint n_out, uint T) {   \
+                const uint o = get_global_id(0), t0 = get_global_id(1) * TOKENS_PER_ITEM;                     \
+                if (o >= n_out)                                                                               \
+                        return;                                                                               \
+                const uint nt = min((uint) TOKENS_PER_ITEM, T - t0);                                          \
+                float8 acc[TOKENS_PER_ITEM] = { (float8) 0.0f, (float8) 0.0f, (float8) 0.0f, (float8) 0.0f }; \
+                float tail[TOKENS_PER_ITEM] = { 0.0f, 0.0f, 0.0f, 0.0f };                                     \
+                __global const wtype *row = w + (size_t) o * row_len;                                         \
+                const uint n8 = n_in / 8;                                                                     \
+                for (uint i = 0; i < n8; i++) {                                                               \
+                        const float8 wv = load8(i, row);                                                      \
+                        for (uint k = 0; k < nt; k++)                                                         \
+                                acc[k] += wv * vload8(i, x + x_off + (size_t) (t0 + k) * x_stride);           \
+                }                                                                                             \
+                for (uint i = n8 * 8; i < n_in; i++) {                                                        \
+                        const float wv = load1(i, row);                                                       \
+                        for (uint k = 0; k < nt; k++)                                                         \
+                                tail[k] += wv * x[x_off + (size_t) (t0 + k) * x_stride + i];                  \
+                }                                                                                             \
+                for (uint k = 0; k < nt; k++) {                                                               \
+                        float4 s4 = acc[k].lo + acc[k].hi;                                                    \
+                        float2 s2 = s4.lo + s4.hi;                                                            \
+                        y[y_off + (size_t) (t0 + k) * y_stride + o] = s2.x + s2.y + tail[k];                  \
+                }                                                                                             \
         }
-        for (uint i = n8 * 8; i < n_in; i++) {
-                const float wv = vload_half(i, row);
-                for (uint k = 0; k < nt; k++)
-                        tail[k] += wv * x[x_off + (size_t) (t0 + k) * x_stride + i];
-        }
-        for (uint k = 0; k < nt; k++) {
-                float4 s4 = acc[k].lo + acc[k].hi;
-                float2 s2 = s4.lo + s4.hi;
-                y[y_off + (size_t) (t0 + k) * y_stride + o] = s2.x + s2.y + tail[k];
-        }
-}
 
-/* F32 weights [rows, row_len]. */
-__kernel void mm_f32(__global const float *w, uint row_len, uint n_in, __global const float *x, uint x_off,
-                     uint x_stride, __global float *y, uint y_off, uint y_stride, uint n_out, uint T) {
-        const uint o = get_global_id(0), t0 = get_global_id(1) * TOKENS_PER_ITEM;
-        if (o >= n_out)
-                return;
-        const uint nt = min((uint) TOKENS_PER_ITEM, T - t0);
-        float8 acc[TOKENS_PER_ITEM] = { (float8) 0.0f, (float8) 0.0f, (float8) 0.0f, (float8) 0.0f };
-        float tail[TOKENS_PER_ITEM] = { 0.0f, 0.0f, 0.0f, 0.0f };
-        __global const float *row = w + (size_t) o * row_len;
-        const uint n8 = n_in / 8;
-        for (uint i = 0; i < n8; i++) {
-                const float8 wv = vload8(i, row);
-                for (uint k = 0; k < nt; k++)
-                        acc[k] += wv * vload8(i, x + x_off + (size_t) (t0 + k) * x_stride);
-        }
-        for (uint i = n8 * 8; i < n_in; i++) {
-                const float wv = row[i];
-                for (uint k = 0; k < nt; k++)
-                        tail[k] += wv * x[x_off + (size_t) (t0 + k) * x_stride + i];
-        }
-        for (uint k = 0; k < nt; k++) {
-                float4 s4 = acc[k].lo + acc[k].hi;
-                float2 s2 = s4.lo + s4.hi;
-                y[y_off + (size_t) (t0 + k) * y_stride + o] = s2.x + s2.y + tail[k];
-        }
-}
+#define LOAD1_F32(i, p) ((p)[i])
+MM_FLOAT(mm_f16, half, vload_half8, vload_half)
+MM_FLOAT(mm_f32, float, vload8, LOAD1_F32)
 
 /* ---- element-wise and row-wise operations ------------------------------------------------- */
 
