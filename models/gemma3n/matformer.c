@@ -140,7 +140,7 @@ static int parse_layers(Parser *ps, bool *skip) {
         if (at_part_end(ps))
                 return 0;   /* "skip=" alone: nothing skipped */
         for (;;) {
-                uint32_t a, b;
+                uint32_t a = 0, b = 0;   /* set by parse_uint(); initialised for -Wmaybe-uninitialized */
                 int k;
                 skip_blanks(ps);
                 if ((k = parse_uint(ps, UINT32_MAX, &a)) < 0)
