@@ -314,9 +314,10 @@ static int acts_ensure(ClAccel *a, uint32_t T, GemmaError *err) {
 static int grow(ClAccel *a, cl_mem *m, size_t *have, size_t need, GemmaError *err) {
         if (need <= *have)
                 return 0;
+        /* Doubling keeps a slowly growing context from reallocating at every step. */
+        const size_t n = MAX(need, *have * 2);
         cl_buffer_free(&a->c, m, *have);
         *have = 0;
-        size_t n = MAX(need, *have * 2);
         int k = cl_buffer_new(&a->c, n, NULL, m, err);
         if (k < 0)
                 return k;
@@ -352,6 +353,10 @@ static int accel_begin(Gemma3nAccel *pub, const Gemma3nAccelRows *rows, GemmaErr
         const Gemma3nHParams *hp = &a->m->hp;
         const size_t LP = (size_t) hp->n_layer * hp->n_embd_ple;
         int k;
+        /* The rows' KV pages must share one page size: the kernels index every slot with it. */
+        for (uint32_t t = 1; t < rows->T; t++)
+                if (rows->kv[t]->page_size != rows->kv[0]->page_size)
+                        return gemma_error_set(err, -EINVAL, "opencl: rows with different KV page sizes in one step");
         if ((k = acts_ensure(a, rows->T, err)) < 0)
                 return k;
         a->T = rows->T;
@@ -511,11 +516,6 @@ static int accel_layer(Gemma3nAccel *pub, uint32_t l, uint32_t F, GemmaError *er
         const uint32_t P = hp->n_embd_ple, LP = hp->n_layer * P, TD = T * D;
         const size_t per_token[2] = { D, T };
         int k;
-
-        /* Every layer's KV pages must share one page size: the kernels index them with it. */
-        for (uint32_t t = 1; t < T; t++)
-                if (a->kvs[t]->page_size != a->kvs[0]->page_size)
-                        return gemma_error_set(err, -EINVAL, "opencl: rows with different KV page sizes in one step");
 
         /* AltUp predict. */
         if ((k = set_args(a->k[K_ALTUP_ROUTER], err, M(a->a.h), U(act * TD), M(L->router_norm), M(L->router), M(a->a.router),
