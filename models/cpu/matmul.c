@@ -46,6 +46,18 @@ const char *matmul_kernel_name(uint32_t type, uint32_t features) {
         return k ? k->name : "none";
 }
 
+/* How many rows ahead a partial-row matmul fetches (see matmul_part). */
+#define PARTIAL_ROWS_AHEAD 2
+
+/* Asks for [p, p + len) to be brought into L2 (prefetcht1: into L1 the requests compete with the
+ * loads of the row being read). */
+static void prefetch_bytes(const char *p, size_t len) {
+        for (size_t k = 0; k < len; k += 64)
+                __builtin_prefetch(p + k, 0, 2);
+        if (len)
+                __builtin_prefetch(p + len - 1, 0, 2);
+}
+
 typedef struct MatmulJob {
         const DotKernel *kernel;
         const Tensor *w;
@@ -78,16 +90,19 @@ static void matmul_part(void *userdata, uint32_t part, uint32_t n_parts) {
                                              &j->y[t * j->y_stride + o], j->y_stride);
                 }
         }
-        /* Reading only the first n_in columns of each row (a MatFormer slice of ffn_down) breaks
-         * the sequential stream the hardware prefetcher follows: ask for the next row's start. */
+        /* Reading only the first n_in columns of each row (a MatFormer slice of ffn_down) leaves a
+         * gap between the bytes used of one row and the next, and the hardware prefetchers stop at
+         * it: measured, a 3/4 slice of E2B's ffn_down took twice as long as the whole matrix. So a
+         * row asks for the used bytes of the row PARTIAL_ROWS_AHEAD on, far enough to hide the
+         * latency (measured on that slice: 1.9x faster, to ~80 % of a full row's rate per byte);
+         * whole rows are left to the hardware, which a software stream only slows down. */
+        const size_t used_bytes = j->n_in / type_traits(j->w->type)->block_elems *
+                                  type_traits(j->w->type)->block_bytes;
         const bool partial_rows = j->n_in < j->w->ne[0];
         for (; o < end; o++) {
-                const void *row = tensor_row(j->w, o);
-                if (partial_rows && o + 1 < end) {
-                        const char *next = tensor_row(j->w, o + 1);
-                        for (int k = 0; k < 8; k++)
-                                __builtin_prefetch(next + 64 * k);
-                }
+                const char *row = tensor_row(j->w, o);
+                if (partial_rows && o + PARTIAL_ROWS_AHEAD < end)
+                        prefetch_bytes(tensor_row(j->w, o + PARTIAL_ROWS_AHEAD), used_bytes);
                 for (size_t t = 0; t < j->n_tokens; t++)
                         kernel->dot(j->n_in, row, j->act + t * j->act_stride, &j->y[t * j->y_stride + o]);
         }
