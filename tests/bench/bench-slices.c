@@ -1,6 +1,7 @@
-/* Benchmark of the MatFormer slices the daemon switches between (full, ffn-75, ffn-50): decode
- * tokens/s of each and the weight bytes one token reads, as ratios to the full model measured in
- * the same run, and the cost of a switch — recomputing a 2048-token context with the new slice.
+/* Benchmark of the MatFormer slices the daemon switches between (every preset the model offers:
+ * full, ffn-75, ffn-50 and, where the model has the block the MatFormer Lab skips, the same without
+ * it): decode tokens/s of each and the weight bytes one token reads, as ratios to the full model
+ * measured in the same run, and the cost of a switch — recomputing a 2048-token context with the new slice.
  * Usage: bench-slices MODEL.gguf [THREADS] */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,45 +10,13 @@
 
 #include "cpu/matmul.h"
 #include "gemma3n/forward.h"
+#include "gemma3n/matformer.h"
 #include "gemma3n/model.h"
 
 static double now_sec(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
-}
-
-/* Every layer's FFN at percent of its units, whole blocks of 256 (or 32). */
-static int proportional(const Gemma3nModel *m, uint32_t percent, Gemma3nSlice *ret) {
-        gemma3n_slice_full(m, ret);
-        for (uint32_t l = 0; l < m->hp.n_layer; l++) {
-                uint32_t want = (uint32_t) ((uint64_t) m->hp.n_ff[l] * percent / 100);
-                uint32_t units = want / 256 * 256;
-                ret->ffn_units[l] = units > 0 ? units : want / 32 * 32;
-        }
-        return gemma3n_slice_validate(m, ret, NULL);
-}
-
-/* Weight bytes one decode token reads: every matrix the layers use (FFN rows/columns cut to the
- * slice), the LM head, one row of each embedding table. */
-static double bytes_per_token(const Gemma3nModel *m, const Gemma3nSlice *s) {
-        double total = 0;
-        const GgufFile *f = m->file;
-        for (size_t i = 0; i < f->n_tensors; i++) {
-                const GgufTensor *t = &f->tensors[i];
-                double bytes = (double) t->n_bytes;
-                if (strstr(t->name, "token_embd") && !strstr(t->name, "per_layer"))
-                        ;   /* the tied LM head reads all of it */
-                else if (strstr(t->name, "per_layer_token_embd"))
-                        bytes = bytes / (double) t->ne[1];   /* one row */
-                else if (strstr(t->name, "ffn_gate") || strstr(t->name, "ffn_up") || strstr(t->name, "ffn_down")) {
-                        unsigned l = 0;
-                        if (sscanf(t->name, "blk.%u.", &l) == 1 && l < m->hp.n_layer)
-                                bytes *= (double) s->ffn_units[l] / m->hp.n_ff[l];
-                }
-                total += bytes;
-        }
-        return total;
 }
 
 static double decode_tps(const Gemma3nModel *m, CpuCompute *c, const Gemma3nSlice *s, uint32_t n) {
@@ -110,38 +79,39 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "bench-slices: %s\n", err.message);
                 return 1;
         }
-        static const uint32_t percents[] = { 100, 75, 50 };
-        double best[3] = { 0 };
-        /* Three rounds over the slices in turn, best of each: a noisy machine slows a round, it
+        Gemma3nPreset *presets = NULL;
+        size_t n_presets = 0;
+        if (gemma3n_presets(m, &presets, &n_presets, &err) < 0) {
+                fprintf(stderr, "bench-slices: %s\n", err.message);
+                return 1;
+        }
+        double *best = calloc(n_presets, sizeof(double));
+        if (!best)
+                return 1;
+        /* Three rounds over the presets in turn, best of each: a noisy machine slows a round, it
          * rarely speeds one up. */
         for (int round = 0; round < 3; round++)
-                for (size_t i = 0; i < 3; i++) {
-                        Gemma3nSlice s;
-                        if (proportional(m, percents[i], &s) < 0)
-                                continue;
-                        double tps = decode_tps(m, c, &s, 24);
+                for (size_t i = 0; i < n_presets; i++) {
+                        double tps = decode_tps(m, c, &presets[i].slice, 24);
                         if (tps > best[i])
                                 best[i] = tps;
                 }
-        double base_tps = 0, base_bytes = 0;
-        printf("slice     decode t/s  (vs full)   weight MiB/token  (vs full)\n");
-        for (size_t i = 0; i < 3; i++) {
-                Gemma3nSlice s;
-                if (proportional(m, percents[i], &s) < 0)
-                        continue;
-                double tps = best[i];
-                double bytes = bytes_per_token(m, &s);
-                if (i == 0) {
-                        base_tps = tps;
-                        base_bytes = bytes;
-                }
-                char name[16];
-                snprintf(name, sizeof(name), percents[i] == 100 ? "full" : "ffn-%u", percents[i]);
-                printf("%-8s  %9.2f   (%5.2fx)   %14.0f    (%5.2fx)\n", name, tps, tps / base_tps, bytes / 1048576.0,
-                       bytes / base_bytes);
+        /* presets[0] is `full`. "speed / bytes" is 1.00 where a slice is exactly as much faster as
+         * it reads fewer bytes: the proportionality the slices promise. */
+        const double base_tps = best[0], base_bytes = (double) presets[0].weight_bytes;
+        printf("slice          decode t/s  (vs full)   weight MiB/token  (vs full)   speed / bytes\n");
+        for (size_t i = 0; i < n_presets; i++) {
+                const double speed = best[i] / base_tps, bytes = presets[i].weight_bytes / base_bytes;
+                printf("%-13s  %10.2f   (%5.2fx)   %16.0f  (%5.2fx)   %5.2f\n", presets[i].name, best[i], speed,
+                       presets[i].weight_bytes / 1048576.0, bytes, speed * bytes);
         }
+        free(best);
+        free(presets);
         Gemma3nSlice half;
-        proportional(m, 50, &half);
+        if (gemma3n_preset_find(m, "ffn-50", &half, &err) < 0) {
+                fprintf(stderr, "bench-slices: %s\n", err.message);
+                return 1;
+        }
         double t = recompute_sec(m, c, &half, 2048);
         printf("\nswitching recomputes the context: 2048 tokens under ffn-50 took %.1f s (%.1f tokens/s)\n", t,
                2048 / t);
