@@ -29,9 +29,11 @@ static float wg_sum(float v, __local float *scratch) {
         return r;
 }
 
+/* 0.5 x (1 + tanh(u)) written as x / (1 + exp(-2u)), as the CPU computes it (ops.c). */
 static float gelu_tanh(float x) {
         const float sqrt_2_over_pi = 0.7978845608028654f;
-        return 0.5f * x * (1.0f + tanh(sqrt_2_over_pi * (x + 0.044715f * x * x * x)));
+        const float u = sqrt_2_over_pi * (x + 0.044715f * x * x * x);
+        return x / (1.0f + exp(-2.0f * u));
 }
 
 static int hsum16(int16 v) {
