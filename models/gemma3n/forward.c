@@ -56,7 +56,9 @@ typedef struct Activations {
         float *router;    /* [T, n] */
         float *pgate;     /* [T, P] */
         float *ple_row;   /* [L*P] one row of the PLE table */
-        float *rn;        /* [D] router input */
+        float *rn;        /* [T, D] router inputs */
+        float *rope;      /* [Dh] cos and sin of one row's RoPE angles */
+        float *cutoff;    /* [T] the FFN's Gaussian top-k cutoff per row */
         float *z;         /* [D] merged streams of one token */
         float *y;         /* [D] one un-embedded stream */
         float *buffer;
@@ -83,8 +85,9 @@ static int activations_alloc(const Gemma3nModel *m, uint32_t n_ctx, uint32_t T, 
                 { &a->tmp, T * D },      { &a->al, T * D },         { &a->gate, T * fmax },
                 { &a->up, T * fmax },    { &a->scores, n_ctx },     { &a->coef, T * n * n },
                 { &a->router, T * n },   { &a->pgate, T * (size_t) hp->n_embd_ple },
-                { &a->ple_row, LP },     { &a->rn, D },             { &a->z, D },
-                { &a->y, D },
+                { &a->ple_row, LP },     { &a->rn, T * D },         { &a->z, D },
+                { &a->y, D },            { &a->rope, hp->head_dim },
+                { &a->cutoff, T },
         };
         size_t total = 0;
         for (size_t i = 0; i < ELEMENTSOF(parts); i++)
@@ -196,6 +199,32 @@ static float *stream(const Activations *a, float *base, size_t D, uint32_t j) {
         return base + (size_t) j * a->T * D;
 }
 
+/* Row-wise work of one layer whose rows are independent, rows split over the compute threads: each
+ * row gets the same operations whichever thread runs it, so results do not depend on the split. */
+typedef void (*RowFn)(const Gemma3nModel *m, const Gemma3nLayerWeights *lw, Activations *a, uint32_t t);
+
+typedef struct RowJob {
+        const Gemma3nModel *m;
+        const Gemma3nLayerWeights *lw;
+        Activations *a;
+        RowFn fn;
+} RowJob;
+
+static void rows_part(void *arg, uint32_t part, uint32_t n_parts) {
+        const RowJob *j = arg;
+        const uint32_t end = (uint32_t) ((uint64_t) j->a->T * (part + 1) / n_parts);
+        for (uint32_t t = (uint32_t) ((uint64_t) j->a->T * part / n_parts); t < end; t++)
+                j->fn(j->m, j->lw, j->a, t);
+}
+
+static void for_each_row(const Gemma3nModel *m, const Gemma3nLayerWeights *lw, Activations *a, RowFn fn) {
+        RowJob j = { .m = m, .lw = lw, .a = a, .fn = fn };
+        if (a->T == 1 || !a->c)
+                rows_part(&j, 0, 1);
+        else
+                threadpool_run(a->c->pool, rows_part, &j);
+}
+
 /* y = W x rescaled to the RMS of x (HF: target_magnitude / new_magnitude). */
 static void rescale_to(float *y, const float *x, size_t D) {
         float target = op_rms(x, D), mag = op_rms(y, D);
@@ -233,50 +262,46 @@ static void altup_router(const Gemma3nModel *m, const Gemma3nLayerWeights *lw, c
 }
 
 /* pred_j = h_j + sum_i C[j][i] h_i, with C = reshape(W_pred router(h_active)) (HF: predict). */
-static void altup_predict(const Gemma3nModel *m, const Gemma3nLayerWeights *lw, Activations *a) {
+static void altup_predict_row(const Gemma3nModel *m, const Gemma3nLayerWeights *lw, Activations *a, uint32_t t) {
         const size_t D = m->hp.n_embd, n = m->hp.n_altup;
-        for (uint32_t t = 0; t < a->T; t++) {
-                float *r = a->router + t * n, *c = a->coef + t * n * n;
-                altup_router(m, lw, stream(a, a->h, D, m->hp.altup_active) + t * D, a->rn, r);
-                for (size_t o = 0; o < n * n; o++) {
+        float *r = a->router + t * n, *c = a->coef + t * n * n;
+        altup_router(m, lw, stream(a, a->h, D, m->hp.altup_active) + t * D, a->rn + t * D, r);
+        for (size_t o = 0; o < n * n; o++) {
+                float s = 0.0f;
+                for (size_t i = 0; i < n; i++)
+                        s += lw->altup_predict_coef[o * n + i] * r[i];
+                c[o] = s;
+        }
+        for (size_t j = 0; j < n; j++) {
+                float *pj = stream(a, a->pred, D, (uint32_t) j) + t * D;
+                const float *hj = stream(a, a->h, D, (uint32_t) j) + t * D;
+                for (size_t d = 0; d < D; d++) {
                         float s = 0.0f;
                         for (size_t i = 0; i < n; i++)
-                                s += lw->altup_predict_coef[o * n + i] * r[i];
-                        c[o] = s;
-                }
-                for (size_t j = 0; j < n; j++) {
-                        float *pj = stream(a, a->pred, D, (uint32_t) j) + t * D;
-                        const float *hj = stream(a, a->h, D, (uint32_t) j) + t * D;
-                        for (size_t d = 0; d < D; d++) {
-                                float s = 0.0f;
-                                for (size_t i = 0; i < n; i++)
-                                        s += c[j * n + i] * stream(a, a->h, D, (uint32_t) i)[t * D + d];
-                                pj[d] = hj[d] + s;
-                        }
+                                s += c[j * n + i] * stream(a, a->h, D, (uint32_t) i)[t * D + d];
+                        pj[d] = hj[d] + s;
                 }
         }
 }
 
 /* corr_j = pred_j + (W_corr router(out) + 1)_j * (out - pred_active) (HF: correct); out is in a->al. */
-static void altup_correct(const Gemma3nModel *m, const Gemma3nLayerWeights *lw, Activations *a) {
+static void altup_correct_row(const Gemma3nModel *m, const Gemma3nLayerWeights *lw, Activations *a, uint32_t t) {
         const size_t D = m->hp.n_embd, n = m->hp.n_altup;
         const uint32_t act = m->hp.altup_active;
-        for (uint32_t t = 0; t < a->T; t++) {
-                float *r = a->router + t * n, w[16];
-                const float *out = a->al + t * D, *pa = stream(a, a->pred, D, act) + t * D;
-                altup_router(m, lw, out, a->rn, r);
-                for (size_t j = 0; j < n; j++) {
-                        float s = 0.0f;
-                        for (size_t i = 0; i < n; i++)
-                                s += lw->altup_correct_coef[j * n + i] * r[i];
-                        w[j] = s + 1.0f;
-                }
-                for (size_t j = 0; j < n; j++) {
-                        float *hj = stream(a, a->h, D, (uint32_t) j) + t * D;
-                        const float *pj = stream(a, a->pred, D, (uint32_t) j) + t * D;
-                        for (size_t d = 0; d < D; d++)
-                                hj[d] = pj[d] + w[j] * (out[d] - pa[d]);
-                }
+        float *r = a->router + t * n, w[16];
+        const float *out = a->al + t * D, *pa = stream(a, a->pred, D, act) + t * D;
+        altup_router(m, lw, out, a->rn + t * D, r);
+        for (size_t j = 0; j < n; j++) {
+                float s = 0.0f;
+                for (size_t i = 0; i < n; i++)
+                        s += lw->altup_correct_coef[j * n + i] * r[i];
+                w[j] = s + 1.0f;
+        }
+        for (size_t j = 0; j < n; j++) {
+                float *hj = stream(a, a->h, D, (uint32_t) j) + t * D;
+                const float *pj = stream(a, a->pred, D, (uint32_t) j) + t * D;
+                for (size_t d = 0; d < D; d++)
+                        hj[d] = pj[d] + w[j] * (out[d] - pa[d]);
         }
 }
 
@@ -304,29 +329,31 @@ static void attention(const Gemma3nModel *m, uint32_t l, Activations *a) {
         const double base = hp->is_swa[l] ? hp->rope_base_swa : hp->rope_base;
         const uint32_t src = hp->kv_source[l];
 
-        /* Queries: own projection, per-head RMSNorm, RoPE at the token's position. */
+        /* Queries: own projection; keys and values only for layers that own KV (sharing layers
+         * read their source's). Then per head RMSNorm and RoPE at the token's position, the
+         * angles computed once per token. */
         matmul(a->c, &lw->attn_q, qd, D, a->an, D, a->q, qd, a->T);
-        for (uint32_t t = 0; t < a->T; t++)
-                for (size_t h = 0; h < H; h++) {
-                        float *qh = a->q + t * qd + h * Dh;
-                        op_rmsnorm(qh, qh, lw->attn_q_norm, Dh, hp->norm_eps);
-                        op_rope_neox(qh, Dh, a->pos[t], base);
-                }
-
-        /* Keys and values, only for layers that own KV; sharing layers read their source's. */
         if (src == l) {
                 matmul(a->c, &lw->attn_k, kvd, D, a->an, D, a->k, kvd, a->T);
                 matmul(a->c, &lw->attn_v, kvd, D, a->an, D, a->v, kvd, a->T);
-                for (uint32_t t = 0; t < a->T; t++) {
-                        for (size_t h = 0; h < Hkv; h++) {
-                                float *kh = a->k + t * kvd + h * Dh, *vh = a->v + t * kvd + h * Dh;
-                                op_rmsnorm(kh, kh, lw->attn_k_norm, Dh, hp->norm_eps);
-                                op_rope_neox(kh, Dh, a->pos[t], base);
-                                op_rmsnorm(vh, vh, NULL, Dh, hp->norm_eps);   /* v_norm has no weight */
-                        }
-                        memcpy(kv_cache_k(a->kv[t], l, a->pos[t]), a->k + t * kvd, kvd * sizeof(float));
-                        memcpy(kv_cache_v(a->kv[t], l, a->pos[t]), a->v + t * kvd, kvd * sizeof(float));
+        }
+        for (uint32_t t = 0; t < a->T; t++) {
+                op_rope_angles(a->rope, Dh, a->pos[t], base);
+                for (size_t h = 0; h < H; h++) {
+                        float *qh = a->q + t * qd + h * Dh;
+                        op_rmsnorm(qh, qh, lw->attn_q_norm, Dh, hp->norm_eps);
+                        op_rope_apply(qh, Dh, a->rope);
                 }
+                if (src != l)
+                        continue;
+                for (size_t h = 0; h < Hkv; h++) {
+                        float *kh = a->k + t * kvd + h * Dh, *vh = a->v + t * kvd + h * Dh;
+                        op_rmsnorm(kh, kh, lw->attn_k_norm, Dh, hp->norm_eps);
+                        op_rope_apply(kh, Dh, a->rope);
+                        op_rmsnorm(vh, vh, NULL, Dh, hp->norm_eps);   /* v_norm has no weight */
+                }
+                memcpy(kv_cache_k(a->kv[t], l, a->pos[t]), a->k + t * kvd, kvd * sizeof(float));
+                memcpy(kv_cache_v(a->kv[t], l, a->pos[t]), a->v + t * kvd, kvd * sizeof(float));
         }
 
         /* Causal, and on sliding layers limited to the last `window` positions (the current
@@ -362,6 +389,41 @@ static void attention(const Gemma3nModel *m, uint32_t l, Activations *a) {
 
 /* ---- Feed-forward (HF: Gemma3nTextMLP with _gaussian_topk) ----------------------------------- */
 
+/* g = gelu(sparsified g) * u on every row, the units split over the compute threads: the largest
+ * element-wise step of a layer, and with one token the only one worth splitting. */
+typedef struct FfnActivation {
+        float *gate;
+        const float *up;
+        const float *cutoff;   /* [T] per-row Gaussian top-k cutoffs, or NULL: no sparsity */
+        size_t F;
+        uint32_t T;
+} FfnActivation;
+
+static void ffn_activate_part(void *arg, uint32_t part, uint32_t n_parts) {
+        const FfnActivation *j = arg;
+        const size_t first = j->F * part / n_parts, end = j->F * (part + 1) / n_parts;
+        for (uint32_t t = 0; t < j->T; t++) {
+                float *g = j->gate + (size_t) t * j->F;
+                const float *u = j->up + (size_t) t * j->F;
+                for (size_t i = first; i < end; i++) {
+                        float x = g[i];
+                        if (j->cutoff)
+                                x = x > j->cutoff[t] ? x - j->cutoff[t] : 0.0f;
+                        g[i] = op_gelu_tanh(x) * u[i];
+                }
+        }
+}
+
+static void ffn_activate(Activations *a, size_t F, float sparsity_k) {
+        FfnActivation j = { .gate = a->gate, .up = a->up, .F = F, .T = a->T };
+        if (sparsity_k > 0.0f) {
+                for (uint32_t t = 0; t < a->T; t++)
+                        a->cutoff[t] = op_gaussian_cutoff(a->gate + (size_t) t * F, F, sparsity_k);
+                j.cutoff = a->cutoff;
+        }
+        threadpool_run(a->c ? a->c->pool : NULL, ffn_activate_part, &j);
+}
+
 /* a->al holds the FFN input; the output (after post_ffw_norm) is added to it in place. */
 static void feed_forward(const Gemma3nModel *m, uint32_t l, uint32_t F, Activations *a) {
         const Gemma3nHParams *hp = &m->hp;
@@ -372,13 +434,7 @@ static void feed_forward(const Gemma3nModel *m, uint32_t l, uint32_t F, Activati
                 op_rmsnorm(a->tmp + t * D, a->al + t * D, lw->ffn_norm, D, hp->norm_eps);
         matmul(a->c, &lw->ffn_gate, F, D, a->tmp, D, a->gate, F, a->T);   /* [T, F] */
         matmul(a->c, &lw->ffn_up, F, D, a->tmp, D, a->up, F, a->T);       /* [T, F] */
-        for (uint32_t t = 0; t < a->T; t++) {
-                float *g = a->gate + (size_t) t * F, *u = a->up + (size_t) t * F;
-                if (hp->sparsity_k[l] > 0.0f)
-                        op_gaussian_topk(g, F, hp->sparsity_k[l]);
-                for (size_t i = 0; i < F; i++)
-                        g[i] = op_gelu_tanh(g[i]) * u[i];
-        }
+        ffn_activate(a, F, hp->sparsity_k[l]);
         matmul(a->c, &lw->ffn_down, D, F, a->gate, F, a->tmp, D, a->T);   /* [T, D] */
         for (uint32_t t = 0; t < a->T; t++) {
                 float *f = a->tmp + t * D, *x = a->al + t * D;
@@ -427,7 +483,7 @@ static void decoder_layer(const Gemma3nModel *m, uint32_t l, uint32_t F, Activat
         const float *active = stream(a, a->pred, D, hp->altup_active);
         const float inv_sqrt2 = 1.0f / sqrtf(2.0f);
 
-        altup_predict(m, lw, a);
+        for_each_row(m, lw, a, altup_predict_row);
         for (uint32_t t = 0; t < a->T; t++)
                 op_rmsnorm(a->an + t * D, active + t * D, lw->attn_norm, D, hp->norm_eps);
         laurel(m, lw, a);
@@ -439,7 +495,7 @@ static void decoder_layer(const Gemma3nModel *m, uint32_t l, uint32_t F, Activat
                         al[i] = ((active[t * D + i] + attn[i]) + a->lo[t * D + i]) * inv_sqrt2;
         }
         feed_forward(m, l, F, a);
-        altup_correct(m, lw, a);
+        for_each_row(m, lw, a, altup_correct_row);
         inject_per_layer_input(m, l, a);
 }
 
