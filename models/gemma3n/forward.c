@@ -59,8 +59,6 @@ typedef struct Activations {
         float *rn;        /* [T, D] router inputs */
         float *rope;      /* [Dh] cos and sin of one row's RoPE angles */
         float *cutoff;    /* [T] the FFN's Gaussian top-k cutoff per row */
-        float *z;         /* [D] merged streams of one token */
-        float *y;         /* [D] one un-embedded stream */
         float *buffer;
 } Activations;
 
@@ -85,8 +83,7 @@ static int activations_alloc(const Gemma3nModel *m, uint32_t n_ctx, uint32_t T, 
                 { &a->tmp, T * D },      { &a->al, T * D },         { &a->gate, T * fmax },
                 { &a->up, T * fmax },    { &a->scores, n_ctx },     { &a->coef, T * n * n },
                 { &a->router, T * n },   { &a->pgate, T * (size_t) hp->n_embd_ple },
-                { &a->ple_row, LP },     { &a->rn, T * D },         { &a->z, D },
-                { &a->y, D },            { &a->rope, hp->head_dim },
+                { &a->ple_row, LP },     { &a->rn, T * D },         { &a->rope, hp->head_dim },
                 { &a->cutoff, T },
         };
         size_t total = 0;
@@ -501,23 +498,55 @@ static void decoder_layer(const Gemma3nModel *m, uint32_t l, uint32_t F, Activat
 
 /* ---- Output: AltUp merge, final norm, LM head, soft-cap (HF: Gemma3nTextModel tail) ---------- */
 
-/* The final hidden state of row t: AltUp streams merged, normed, into z [D]. */
-static void output_hidden(const Gemma3nModel *m, Activations *a, uint32_t t, float *z) {
+/* The final hidden states of rows[0 .. n): AltUp streams merged, normed, into z [n, D]. Each
+ * un-embedding matmul takes all n rows at once, so batched decoding reads those matrices once per
+ * step (a row's result does not depend on the others in the call). */
+static int output_hidden(const Gemma3nModel *m, Activations *a, const uint32_t *rows, uint32_t n, float *z) {
         const Gemma3nHParams *hp = &m->hp;
         const size_t D = hp->n_embd;
-        const float *h0 = stream(a, a->h, D, 0) + t * D;
-        float *y = a->y;
-
-        memcpy(z, h0, D * sizeof(float));
-        for (uint32_t j = 1; j < hp->n_altup; j++) {
-                matmul(a->c, &m->w.altup_unembd_proj[j - 1], D, D, stream(a, a->h, D, j) + t * D, D, y, D, 1);
-                rescale_to(y, h0, D);
-                for (size_t i = 0; i < D; i++)
-                        z[i] += y[i];
+        float *hj = malloc_multiply((size_t) n * D, sizeof(float)), *y = malloc_multiply((size_t) n * D, sizeof(float));
+        if (!hj || !y) {
+                free(hj);
+                free(y);
+                return -ENOMEM;
         }
-        for (size_t i = 0; i < D; i++)
-                z[i] /= (float) hp->n_altup;
-        op_rmsnorm(z, z, m->w.output_norm, D, hp->norm_eps);
+        for (uint32_t k = 0; k < n; k++)
+                memcpy(z + k * D, stream(a, a->h, D, 0) + rows[k] * D, D * sizeof(float));
+        for (uint32_t j = 1; j < hp->n_altup; j++) {
+                for (uint32_t k = 0; k < n; k++)
+                        memcpy(hj + k * D, stream(a, a->h, D, j) + rows[k] * D, D * sizeof(float));
+                matmul(a->c, &m->w.altup_unembd_proj[j - 1], D, D, hj, D, y, D, n);
+                for (uint32_t k = 0; k < n; k++) {
+                        float *yk = y + k * D, *zk = z + k * D;
+                        rescale_to(yk, stream(a, a->h, D, 0) + rows[k] * D, D);
+                        for (size_t i = 0; i < D; i++)
+                                zk[i] += yk[i];
+                }
+        }
+        for (uint32_t k = 0; k < n; k++) {
+                float *zk = z + k * D;
+                for (size_t i = 0; i < D; i++)
+                        zk[i] /= (float) hp->n_altup;
+                op_rmsnorm(zk, zk, m->w.output_norm, D, hp->norm_eps);
+        }
+        free(hj);
+        free(y);
+        return 0;
+}
+
+/* cap * tanh(x / cap) over the logits, split over the compute threads: a vocabulary of 262144
+ * per row made it the largest element-wise step of a decode. */
+typedef struct Softcap {
+        float *logits;
+        size_t n;
+        float cap;
+} Softcap;
+
+static void softcap_part(void *arg, uint32_t part, uint32_t n_parts) {
+        const Softcap *j = arg;
+        const size_t end = j->n * (part + 1) / n_parts;
+        for (size_t i = j->n * part / n_parts; i < end; i++)
+                j->logits[i] = j->cap * tanhf(j->logits[i] / j->cap);
 }
 
 /* Logits of rows[0 .. n) into logits [n, V]. One LM-head matmul for all of them: the head is the
@@ -526,15 +555,16 @@ static int output_logits(const Gemma3nModel *m, Activations *a, const uint32_t *
         const Gemma3nHParams *hp = &m->hp;
         const size_t D = hp->n_embd, V = hp->n_vocab;
         float *z = malloc_multiply((size_t) n * D, sizeof(float));
-        if (!z)
+        if (!z || output_hidden(m, a, rows, n, z) < 0) {
+                free(z);
                 return -ENOMEM;
-        for (uint32_t k = 0; k < n; k++)
-                output_hidden(m, a, rows[k], z + k * D);
+        }
         const Tensor *head = m->w.has_output ? &m->w.output : &m->w.token_embd;
         matmul(a->c, head, V, D, z, D, logits, V, n);
-        if (hp->final_softcap > 0.0f)
-                for (size_t i = 0; i < (size_t) n * V; i++)
-                        logits[i] = hp->final_softcap * tanhf(logits[i] / hp->final_softcap);
+        if (hp->final_softcap > 0.0f) {
+                Softcap j = { .logits = logits, .n = (size_t) n * V, .cap = hp->final_softcap };
+                threadpool_run(a->c ? a->c->pool : NULL, softcap_part, &j);
+        }
         free(z);
         return 0;
 }
