@@ -265,6 +265,38 @@ out:
 
 /* ---- Keys and tensors ------------------------------------------------------------------------ */
 
+/* general.file_type: the file's main weight type as the common GGUF "file type" numbers it (the
+ * "mostly X" values other runtimes read to name a model's quantisation; the K types as their
+ * uniform "_S" variants). UINT32_MAX for a type without a number. */
+static uint32_t file_type_of(uint32_t type) {
+        switch (type) {
+        case GGML_TYPE_F32:
+                return 0;
+        case GGML_TYPE_F16:
+                return 1;
+        case GGML_TYPE_Q4_0:
+                return 2;
+        case GGML_TYPE_Q4_1:
+                return 3;
+        case GGML_TYPE_Q8_0:
+                return 7;
+        case GGML_TYPE_Q5_0:
+                return 8;
+        case GGML_TYPE_Q5_1:
+                return 9;
+        case GGML_TYPE_Q4_K:
+                return 14;
+        case GGML_TYPE_Q5_K:
+                return 16;
+        case GGML_TYPE_Q6_K:
+                return 18;
+        case GGML_TYPE_BF16:
+                return 32;
+        default:
+                return UINT32_MAX;
+        }
+}
+
 static int add_keys(Maker *mk) {
         const Gemma3nTestSpec *s = mk->spec;
         int32_t ff[GEMMA3N_MAX_LAYERS];
@@ -281,6 +313,8 @@ static int add_keys(Maker *mk) {
         if ((k = gguf_writer_add_string(mk->w, "general.architecture", GEMMA3N_ARCH)) < 0 ||
             (k = gguf_writer_add_string(mk->w, "general.name", "gemmad random-weight test model")) < 0 ||
             (k = gguf_writer_add_u32(mk->w, "general.quantization_version", 2)) < 0 ||
+            (file_type_of(s->type) != UINT32_MAX &&
+             (k = gguf_writer_add_u32(mk->w, "general.file_type", file_type_of(s->type))) < 0) ||
             (k = gguf_writer_add_u32(mk->w, KEY("context_length"), s->n_ctx)) < 0 ||
             (k = gguf_writer_add_u32(mk->w, KEY("embedding_length"), s->n_embd)) < 0 ||
             (k = gguf_writer_add_u32(mk->w, KEY("block_count"), s->n_layer)) < 0 ||

@@ -71,6 +71,9 @@ int cmd_info(int argc, char **argv) {
         gguf_get_string(f, "general.name", &name, NULL);
         printf("file:            %s (GGUF v%u, %zu bytes, alignment %u)\n", f->path, f->version, f->size, f->alignment);
         printf("name:            %.*s\n", (int) name.len, name.ptr);
+        uint32_t file_type;
+        if (gguf_get_u32(f, "general.file_type", &file_type, NULL) == 0)
+                printf("file type:       %u (general.file_type)\n", file_type);
         printf("architecture:    gemma3n, %u layers\n", hp->n_layer);
         printf("hidden size:     %u\n", hp->n_embd);
         printf("attention:       %u query heads, %u KV heads, head dim %u, sliding window %u\n", hp->n_head,

@@ -28,6 +28,7 @@ expect_info() {   # expect_info NAME PATTERN
 check default
 expect_info default '^architecture: *gemma3n, 8 layers'
 expect_info default 'KV sharing: *top 2 layers'
+expect_info default '^file type: *0 '
 
 check per-layer-ffn --layers 6 --ffn 64,96,128,64,96,32 --kv-shared 1 --swa-period 3 --window 4
 expect_info per-layer-ffn '^ +1  96 +sliding'
@@ -39,12 +40,15 @@ expect_info no-kv-sharing 'KV sharing: *top 0 layers'
 
 check gqa-f16 --layers 7 --heads 8 --kv-heads 2 --head-dim 8 --type f16 --seed 9 --sparse-layers 7
 expect_info gqa-f16 'f16 +[0-9]+ tensors'
+expect_info gqa-f16 '^file type: *1 '
 
 check q8_0 --type q8_0 --ffn 96 --vocab 300
 expect_info q8_0 'q8_0 +[0-9]+ tensors'
+expect_info q8_0 '^file type: *7 '   # the numbers other GGUF runtimes read: "mostly q8_0"
 
 check q4_0-bf16 --type q4_0 --ple-type bf16 --hidden 128 --ffn 256
 expect_info q4_0-bf16 'bf16 +1 tensors'
+expect_info q4_0-bf16 '^file type: *2 '
 
 check all-sliding --swa-period 0 --kv-shared 3 --window 3
 echo "all shapes round-trip"
