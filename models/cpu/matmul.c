@@ -58,6 +58,10 @@ static void prefetch_bytes(const char *p, size_t len) {
                 __builtin_prefetch(p + len - 1, 0, 2);
 }
 
+F32DotFn cpu_dot_f32(const CpuCompute *c) {
+        return dot_kernel_find(GGML_TYPE_F32, c ? c->features : cpu_features_get())->dot;
+}
+
 typedef struct MatmulJob {
         const DotKernel *kernel;
         const Tensor *w;

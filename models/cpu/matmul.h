@@ -42,6 +42,11 @@ static inline void cpu_compute_freep(CpuCompute **c) {
 void matmul(CpuCompute *c, const Tensor *w, size_t n_out, size_t n_in, const float *x, size_t x_stride, float *y,
             size_t y_stride, size_t n_tokens);
 
+/* *ret = sum_{i < n} a[i] * b[i] over floats, with the fastest kernel the CPU features of c allow
+ * (c NULL: this machine's); the same bits for the same inputs on every call. */
+typedef void (*F32DotFn)(size_t n, const void *a, const void *b, float *ret);
+F32DotFn cpu_dot_f32(const CpuCompute *c);
+
 /* The kernel matmul() uses for a weight type with the given features, for logs and benchmarks. */
 const char *matmul_kernel_name(uint32_t type, uint32_t features);
 

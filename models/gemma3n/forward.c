@@ -51,7 +51,7 @@ typedef struct Activations {
         float *al;        /* [T, D] attention + LAuReL merged */
         float *gate;      /* [T, Fmax] */
         float *up;        /* [T, Fmax] */
-        float *scores;    /* [n_ctx] attention weights of one head */
+        float *scores;    /* [parts, n_ctx] attention weights of one head, per part of the pool */
         float *coef;      /* [T, n*n] AltUp coefficients */
         float *router;    /* [T, n] */
         float *pgate;     /* [T, P] */
@@ -69,6 +69,7 @@ static void activations_free(Activations *a) {
 
 static int activations_alloc(const Gemma3nModel *m, uint32_t n_ctx, uint32_t T, Activations *a) {
         const Gemma3nHParams *hp = &m->hp;
+        const uint32_t n_parts = a->c ? threadpool_parts(a->c->pool) : 1;
         const size_t D = hp->n_embd, n = hp->n_altup, qd = (size_t) hp->n_head * hp->head_dim;
         const size_t kvd = (size_t) hp->n_head_kv * hp->head_dim, LP = (size_t) hp->n_layer * hp->n_embd_ple;
         size_t fmax = 0;
@@ -81,7 +82,7 @@ static int activations_alloc(const Gemma3nModel *m, uint32_t n_ctx, uint32_t T, 
                 { &a->lmid, T * (size_t) hp->laurel_rank },         { &a->q, T * qd },
                 { &a->k, T * kvd },      { &a->v, T * kvd },        { &a->o, T * qd },
                 { &a->tmp, T * D },      { &a->al, T * D },         { &a->gate, T * fmax },
-                { &a->up, T * fmax },    { &a->scores, n_ctx },     { &a->coef, T * n * n },
+                { &a->up, T * fmax },    { &a->scores, (size_t) n_parts * n_ctx },     { &a->coef, T * n * n },
                 { &a->router, T * n },   { &a->pgate, T * (size_t) hp->n_embd_ple },
                 { &a->ple_row, LP },     { &a->rn, T * D },         { &a->rope, hp->head_dim },
                 { &a->cutoff, T },
@@ -318,11 +319,56 @@ static void laurel(const Gemma3nModel *m, const Gemma3nLayerWeights *lw, Activat
 
 /* ---- Attention (HF: Gemma3nTextAttention) ---------------------------------------------------- */
 
+/* Causal, and on sliding layers limited to the last `window` positions (the current one
+ * included). The attention scale is 1: q and k are RMS-normalised instead. One (row, head) is a
+ * unit of work; units are dealt out round-robin over the parts (later rows see more keys, so
+ * contiguous ranges would leave the last part the longest), each part with its own scores. */
+typedef struct AttentionJob {
+        const Gemma3nModel *m;
+        uint32_t l;
+        Activations *a;
+        F32DotFn dot;
+} AttentionJob;
+
+static void attention_part(void *arg, uint32_t part, uint32_t n_parts) {
+        const AttentionJob *j = arg;
+        const Gemma3nHParams *hp = &j->m->hp;
+        const Activations *a = j->a;
+        const size_t Dh = hp->head_dim, H = hp->n_head, Hkv = hp->n_head_kv;
+        const size_t qd = H * Dh, group = H / Hkv;
+        const uint32_t src = hp->kv_source[j->l];
+        size_t n_ctx = 0;
+        for (uint32_t t = 0; t < a->T; t++)
+                n_ctx = MAX(n_ctx, (size_t) a->kv[t]->n_ctx);
+        float *scores = a->scores + (size_t) part * n_ctx;
+
+        for (size_t unit = part; unit < (size_t) a->T * H; unit += n_parts) {
+                const uint32_t t = (uint32_t) (unit / H);
+                const size_t h = unit % H, g = h / group;
+                const KvCache *kv = a->kv[t];
+                const uint32_t p = a->pos[t];
+                const uint32_t first = hp->is_swa[j->l] && p + 1 > hp->sliding_window ? p + 1 - hp->sliding_window : 0;
+                const size_t n_keys = p - first + 1;
+                const float *qh = a->q + t * qd + h * Dh;
+                float *oh = a->o + t * qd + h * Dh;
+                for (size_t u = 0; u < n_keys; u++)
+                        j->dot(Dh, kv_cache_k(kv, src, first + (uint32_t) u) + g * Dh, qh, &scores[u]);
+                op_softmax(scores, n_keys);
+                memset(oh, 0, Dh * sizeof(float));
+                for (size_t u = 0; u < n_keys; u++) {
+                        const float *vh = kv_cache_v(kv, src, first + (uint32_t) u) + g * Dh;
+                        const float w = scores[u];
+                        for (size_t i = 0; i < Dh; i++)
+                                oh[i] += w * vh[i];
+                }
+        }
+}
+
 static void attention(const Gemma3nModel *m, uint32_t l, Activations *a) {
         const Gemma3nHParams *hp = &m->hp;
         const Gemma3nLayerWeights *lw = &m->w.layers[l];
         const size_t D = hp->n_embd, Dh = hp->head_dim, H = hp->n_head, Hkv = hp->n_head_kv;
-        const size_t qd = H * Dh, kvd = Hkv * Dh, group = H / Hkv;
+        const size_t qd = H * Dh, kvd = Hkv * Dh;
         const double base = hp->is_swa[l] ? hp->rope_base_swa : hp->rope_base;
         const uint32_t src = hp->kv_source[l];
 
@@ -353,34 +399,8 @@ static void attention(const Gemma3nModel *m, uint32_t l, Activations *a) {
                 memcpy(kv_cache_v(a->kv[t], l, a->pos[t]), a->v + t * kvd, kvd * sizeof(float));
         }
 
-        /* Causal, and on sliding layers limited to the last `window` positions (the current
-         * one included). The attention scale is 1: q and k are RMS-normalised instead. */
-        for (uint32_t t = 0; t < a->T; t++) {
-                const KvCache *kv = a->kv[t];
-                const uint32_t p = a->pos[t];
-                const uint32_t first = hp->is_swa[l] && p + 1 > hp->sliding_window ? p + 1 - hp->sliding_window : 0;
-                const size_t n_keys = p - first + 1;
-                for (size_t h = 0; h < H; h++) {
-                        const float *qh = a->q + t * qd + h * Dh;
-                        const size_t g = h / group;
-                        float *oh = a->o + t * qd + h * Dh;
-                        for (size_t u = 0; u < n_keys; u++) {
-                                const float *kh = kv_cache_k(kv, src, first + (uint32_t) u) + g * Dh;
-                                float s = 0.0f;
-                                for (size_t i = 0; i < Dh; i++)
-                                        s += qh[i] * kh[i];
-                                a->scores[u] = s;
-                        }
-                        op_softmax(a->scores, n_keys);
-                        memset(oh, 0, Dh * sizeof(float));
-                        for (size_t u = 0; u < n_keys; u++) {
-                                const float *vh = kv_cache_v(kv, src, first + (uint32_t) u) + g * Dh;
-                                const float w = a->scores[u];
-                                for (size_t i = 0; i < Dh; i++)
-                                        oh[i] += w * vh[i];
-                        }
-                }
-        }
+        AttentionJob job = { .m = m, .l = l, .a = a, .dot = cpu_dot_f32(a->c) };
+        threadpool_run(a->c ? a->c->pool : NULL, attention_part, &job);
         matmul(a->c, &lw->attn_output, D, qd, a->o, qd, a->tmp, D, a->T);   /* [T, D] */
 }
 
