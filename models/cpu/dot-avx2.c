@@ -15,6 +15,7 @@
  * away from zero done exactly), which is why this file is built with -ffp-contract=off: every FMA
  * here is written out. */
 #include <immintrin.h>
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -115,6 +116,41 @@ void dot_f16_avx2(size_t n, const void *w, const void *x, float *ret) {
         for (; i < n; i++)
                 s += rd_f16(a + 2 * i) * rd_f32(b + 4 * i);
         *ret = s;
+}
+
+/* Attention's weighted sum of value rows: 32 outputs stay in registers while every row adds its
+ * share (one FMA per 8 values, no store until the rows are done); per output the rows go in u
+ * order, as in the scalar row. */
+AXPY_ROWS_FN(axpy_rows_f32_avx2) {
+        size_t i = 0;
+        for (; i + 32 <= n; i += 32) {
+                __m256 a0 = _mm256_loadu_ps(out + i), a1 = _mm256_loadu_ps(out + i + 8);
+                __m256 a2 = _mm256_loadu_ps(out + i + 16), a3 = _mm256_loadu_ps(out + i + 24);
+                for (size_t u = 0; u < n_rows; u++) {
+                        const float *r = x + u * stride + i;
+                        const __m256 wu = _mm256_set1_ps(w[u]);
+                        a0 = _mm256_fmadd_ps(wu, _mm256_loadu_ps(r), a0);
+                        a1 = _mm256_fmadd_ps(wu, _mm256_loadu_ps(r + 8), a1);
+                        a2 = _mm256_fmadd_ps(wu, _mm256_loadu_ps(r + 16), a2);
+                        a3 = _mm256_fmadd_ps(wu, _mm256_loadu_ps(r + 24), a3);
+                }
+                _mm256_storeu_ps(out + i, a0);
+                _mm256_storeu_ps(out + i + 8, a1);
+                _mm256_storeu_ps(out + i + 16, a2);
+                _mm256_storeu_ps(out + i + 24, a3);
+        }
+        for (; i + 8 <= n; i += 8) {
+                __m256 a = _mm256_loadu_ps(out + i);
+                for (size_t u = 0; u < n_rows; u++)
+                        a = _mm256_fmadd_ps(_mm256_set1_ps(w[u]), _mm256_loadu_ps(x + u * stride + i), a);
+                _mm256_storeu_ps(out + i, a);
+        }
+        for (; i < n; i++) {
+                float a = out[i];
+                for (size_t u = 0; u < n_rows; u++)
+                        a = fmaf(w[u], x[u * stride + i], a);
+                out[i] = a;
+        }
 }
 
 /* A tile reads its rows in step, a few blocks of each in turn, which the hardware prefetchers do

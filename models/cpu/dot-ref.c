@@ -338,3 +338,11 @@ void act_quantize_q8_k_ref(const float *x, void *dst, size_t n) {
                 }
         }
 }
+
+/* ---- weighted sums of rows ------------------------------------------------------------------ */
+
+AXPY_ROWS_FN(axpy_rows_f32_ref) {
+        for (size_t u = 0; u < n_rows; u++)
+                for (size_t i = 0; i < n; i++)
+                        out[i] += w[u] * x[u * stride + i];
+}

@@ -25,6 +25,13 @@ DOT_FN(dot_q5_k_ref);    /* x q8_k */
 DOT_FN(dot_q6_k_ref);    /* x q8_k */
 DOT_FN(dot_q8_k_ref);    /* x q8_k */
 
+/* out[i] += sum_{u < n_rows} w[u] * x[u * stride + i] for i < n (floats): attention's weighted sum
+ * of value rows. Per element the rows are added in u order. */
+#define AXPY_ROWS_FN(name) \
+        void name(size_t n, const float *x, size_t stride, const float *w, size_t n_rows, float *out)
+AXPY_ROWS_FN(axpy_rows_f32_ref);
+AXPY_ROWS_FN(axpy_rows_f32_avx2);
+
 ACT_QUANTIZE_FN(act_quantize_q8_0_ref);
 ACT_QUANTIZE_FN(act_quantize_q8_1_ref);
 ACT_QUANTIZE_FN(act_quantize_q8_k_ref);

@@ -9,6 +9,7 @@
 #include "base/alloc.h"
 #include "base/macro.h"
 #include "cpu-features.h"
+#include "dot.h"
 #include "kernels.h"
 #include "tensor/type-traits.h"
 
@@ -60,6 +61,15 @@ static void prefetch_bytes(const char *p, size_t len) {
 
 F32DotFn cpu_dot_f32(const CpuCompute *c) {
         return dot_kernel_find(GGML_TYPE_F32, c ? c->features : cpu_features_get())->dot;
+}
+
+F32AxpyRowsFn cpu_axpy_rows_f32(const CpuCompute *c) {
+#if GEMMAD_HAVE_AVX2
+        const uint32_t avx2 = CPU_FEATURE_AVX2 | CPU_FEATURE_FMA | CPU_FEATURE_F16C;
+        if (((c ? c->features : cpu_features_get()) & avx2) == avx2)
+                return axpy_rows_f32_avx2;
+#endif
+        return axpy_rows_f32_ref;
 }
 
 typedef struct MatmulJob {

@@ -47,6 +47,11 @@ void matmul(CpuCompute *c, const Tensor *w, size_t n_out, size_t n_in, const flo
 typedef void (*F32DotFn)(size_t n, const void *a, const void *b, float *ret);
 F32DotFn cpu_dot_f32(const CpuCompute *c);
 
+/* out[i] += sum_{u < n_rows} w[u] * x[u * stride + i] for i < n, with the fastest kernel the CPU
+ * features of c allow: attention's weighted sum of value rows. */
+typedef void (*F32AxpyRowsFn)(size_t n, const float *x, size_t stride, const float *w, size_t n_rows, float *out);
+F32AxpyRowsFn cpu_axpy_rows_f32(const CpuCompute *c);
+
 /* The kernel matmul() uses for a weight type with the given features, for logs and benchmarks. */
 const char *matmul_kernel_name(uint32_t type, uint32_t features);
 

@@ -244,17 +244,16 @@ static void altup_init(const Gemma3nModel *m, Activations *a) {
 }
 
 /* router(x) = tanh(W_router (RMSNorm(x; router_norm) / D)), n values (HF: compute_router_modalities). */
-static void altup_router(const Gemma3nModel *m, const Gemma3nLayerWeights *lw, const float *x, float *xn,
-                         float *out) {
+static void altup_router(const Gemma3nModel *m, const Gemma3nLayerWeights *lw, F32DotFn dot, const float *x,
+                         float *xn, float *out) {
         const size_t D = m->hp.n_embd;
         op_rmsnorm(xn, x, lw->altup_router_norm, D, m->hp.norm_eps);
         const float inv_d = 1.0f / (float) D;
         for (size_t i = 0; i < D; i++)
                 xn[i] *= inv_d;
         for (uint32_t r = 0; r < m->hp.n_altup; r++) {
-                float s = 0.0f;
-                for (size_t i = 0; i < D; i++)
-                        s += lw->altup_router[r * D + i] * xn[i];
+                float s;
+                dot(D, lw->altup_router + r * D, xn, &s);
                 out[r] = tanhf(s);
         }
 }
@@ -263,22 +262,29 @@ static void altup_router(const Gemma3nModel *m, const Gemma3nLayerWeights *lw, c
 static void altup_predict_row(const Gemma3nModel *m, const Gemma3nLayerWeights *lw, Activations *a, uint32_t t) {
         const size_t D = m->hp.n_embd, n = m->hp.n_altup;
         float *r = a->router + t * n, *c = a->coef + t * n * n;
-        altup_router(m, lw, stream(a, a->h, D, m->hp.altup_active) + t * D, a->rn + t * D, r);
+        altup_router(m, lw, cpu_dot_f32(a->c), stream(a, a->h, D, m->hp.altup_active) + t * D, a->rn + t * D, r);
         for (size_t o = 0; o < n * n; o++) {
                 float s = 0.0f;
                 for (size_t i = 0; i < n; i++)
                         s += lw->altup_predict_coef[o * n + i] * r[i];
                 c[o] = s;
         }
+        /* s = sum_i c_ji h_i, added in i order, element-wise over d so the loops vectorise; pj
+         * collects s before h_j is added */
         for (size_t j = 0; j < n; j++) {
                 float *pj = stream(a, a->pred, D, (uint32_t) j) + t * D;
                 const float *hj = stream(a, a->h, D, (uint32_t) j) + t * D;
-                for (size_t d = 0; d < D; d++) {
-                        float s = 0.0f;
-                        for (size_t i = 0; i < n; i++)
-                                s += c[j * n + i] * stream(a, a->h, D, (uint32_t) i)[t * D + d];
-                        pj[d] = hj[d] + s;
+                for (size_t i = 0; i < n; i++) {
+                        const float cji = c[j * n + i], *hi = stream(a, a->h, D, (uint32_t) i) + t * D;
+                        if (i == 0)
+                                for (size_t d = 0; d < D; d++)
+                                        pj[d] = 0.0f + cji * hi[d];
+                        else
+                                for (size_t d = 0; d < D; d++)
+                                        pj[d] += cji * hi[d];
                 }
+                for (size_t d = 0; d < D; d++)
+                        pj[d] = hj[d] + pj[d];
         }
 }
 
@@ -288,7 +294,7 @@ static void altup_correct_row(const Gemma3nModel *m, const Gemma3nLayerWeights *
         const uint32_t act = m->hp.altup_active;
         float *r = a->router + t * n, w[16];
         const float *out = a->al + t * D, *pa = stream(a, a->pred, D, act) + t * D;
-        altup_router(m, lw, out, a->rn + t * D, r);
+        altup_router(m, lw, cpu_dot_f32(a->c), out, a->rn + t * D, r);
         for (size_t j = 0; j < n; j++) {
                 float s = 0.0f;
                 for (size_t i = 0; i < n; i++)
@@ -328,6 +334,7 @@ typedef struct AttentionJob {
         uint32_t l;
         Activations *a;
         F32DotFn dot;
+        F32AxpyRowsFn axpy;
 } AttentionJob;
 
 static void attention_part(void *arg, uint32_t part, uint32_t n_parts) {
@@ -354,12 +361,13 @@ static void attention_part(void *arg, uint32_t part, uint32_t n_parts) {
                 for (size_t u = 0; u < n_keys; u++)
                         j->dot(Dh, kv_cache_k(kv, src, first + (uint32_t) u) + g * Dh, qh, &scores[u]);
                 op_softmax(scores, n_keys);
+                /* value rows of one page lie kv_dim apart: one weighted sum per run in a page */
                 memset(oh, 0, Dh * sizeof(float));
-                for (size_t u = 0; u < n_keys; u++) {
-                        const float *vh = kv_cache_v(kv, src, first + (uint32_t) u) + g * Dh;
-                        const float w = scores[u];
-                        for (size_t i = 0; i < Dh; i++)
-                                oh[i] += w * vh[i];
+                for (size_t u = 0; u < n_keys;) {
+                        const uint32_t pos = first + (uint32_t) u;
+                        const size_t run = MIN(n_keys - u, (size_t) (kv->page_size - pos % kv->page_size));
+                        j->axpy(Dh, kv_cache_v(kv, src, pos) + g * Dh, kv->kv_dim, scores + u, run, oh);
+                        u += run;
                 }
         }
 }
@@ -399,7 +407,8 @@ static void attention(const Gemma3nModel *m, uint32_t l, Activations *a) {
                 memcpy(kv_cache_v(a->kv[t], l, a->pos[t]), a->v + t * kvd, kvd * sizeof(float));
         }
 
-        AttentionJob job = { .m = m, .l = l, .a = a, .dot = cpu_dot_f32(a->c) };
+        AttentionJob job = { .m = m, .l = l, .a = a, .dot = cpu_dot_f32(a->c),
+                             .axpy = cpu_axpy_rows_f32(a->c) };
         threadpool_run(a->c ? a->c->pool : NULL, attention_part, &job);
         matmul(a->c, &lw->attn_output, D, qd, a->o, qd, a->tmp, D, a->T);   /* [T, D] */
 }

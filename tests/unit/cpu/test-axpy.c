@@ -1,0 +1,90 @@
+/* Attention's weighted sum of value rows (cpu_axpy_rows_f32): every implementation against a
+ * double-precision reference, on odd lengths and strides, adding to what out already holds; and
+ * the scalar row under GEMMAD_CPU_FEATURES=none (the 'test-axpy-scalar' test). */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <cmocka.h>
+
+#include "cpu/cpu-features.h"
+#include "cpu/dot.h"
+#include "cpu/matmul.h"
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+static float uniform(void) {
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        return (float) ((rng >> 40) / (double) (1u << 24)) * 2.0f - 1.0f;
+}
+
+static void check(F32AxpyRowsFn fn, const char *name, size_t n, size_t stride, size_t n_rows) {
+        float *x = malloc((n_rows * stride + n + 1) * sizeof(float));
+        float *w = malloc((n_rows + 1) * sizeof(float));
+        float *out = malloc((n + 2) * sizeof(float));
+        double *ref = malloc((n + 1) * sizeof(double));
+        assert_non_null(x);
+        assert_non_null(w);
+        assert_non_null(out);
+        assert_non_null(ref);
+        for (size_t i = 0; i < n_rows * stride + n; i++)
+                x[i] = uniform();
+        for (size_t u = 0; u < n_rows; u++)
+                w[u] = uniform() * 0.5f + 0.5f;
+        out[n] = out[n + 1] = 12345.0f;   /* guards: nothing past n is written */
+        double scale = 1.0;
+        for (size_t i = 0; i < n; i++) {
+                out[i] = uniform();
+                ref[i] = out[i];
+        }
+        for (size_t u = 0; u < n_rows; u++) {
+                scale += fabs(w[u]);
+                for (size_t i = 0; i < n; i++)
+                        ref[i] += (double) w[u] * x[u * stride + i];
+        }
+        fn(n, x, stride, w, n_rows, out);
+        for (size_t i = 0; i < n; i++)
+                if (fabs(out[i] - ref[i]) > 1e-6 * scale * (1 + n_rows))
+                        fail_msg("%s n=%zu stride=%zu rows=%zu: out[%zu] = %.9g, reference %.9g", name, n, stride,
+                                 n_rows, i, out[i], ref[i]);
+        assert_true(out[n] == 12345.0f && out[n + 1] == 12345.0f);
+        free(x);
+        free(w);
+        free(out);
+        free(ref);
+}
+
+static void check_all(F32AxpyRowsFn fn, const char *name) {
+        static const size_t lengths[] = { 1, 7, 8, 31, 32, 33, 64, 100, 256, 257 };
+        static const size_t rows[] = { 0, 1, 2, 5, 16, 63 };
+        for (size_t a = 0; a < sizeof(lengths) / sizeof(lengths[0]); a++)
+                for (size_t b = 0; b < sizeof(rows) / sizeof(rows[0]); b++) {
+                        check(fn, name, lengths[a], lengths[a], rows[b]);
+                        check(fn, name, lengths[a], lengths[a] * 2 + 3, rows[b]);
+                }
+}
+
+static void test_axpy_rows_scalar(void **state) {
+        check_all(axpy_rows_f32_ref, "scalar");
+}
+
+static void test_axpy_rows_selected(void **state) {
+        /* what the engine runs on this machine (or under GEMMAD_CPU_FEATURES) */
+        F32AxpyRowsFn fn = cpu_axpy_rows_f32(NULL);
+        const uint32_t avx2 = CPU_FEATURE_AVX2 | CPU_FEATURE_FMA | CPU_FEATURE_F16C;
+        if ((cpu_features_get() & avx2) != avx2)
+                assert_ptr_equal(fn, axpy_rows_f32_ref);
+        printf("checked the %s weighted row sum\n", fn == axpy_rows_f32_ref ? "scalar" : "SIMD");
+        check_all(fn, "selected");
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_axpy_rows_scalar),
+                cmocka_unit_test(test_axpy_rows_selected),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
