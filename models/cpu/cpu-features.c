@@ -1,6 +1,6 @@
 /* CPU feature detection, masked by GEMMAD_CPU_FEATURES.
  *
- * x86-64: cpuid leaf 1 (FMA, F16C, AVX, OSXSAVE) and leaf 7 (AVX2, AVX512F/BW/VNNI). A feature
+ * x86-64: cpuid leaf 1 (FMA, F16C, AVX, OSXSAVE) and leaf 7 (AVX2, AVX512F/BW/VL/VNNI). A feature
  * counts only when the OS also saves the registers it uses, which xgetbv(0) tells: XCR0 bits 1-2
  * (SSE and AVX state) for every feature here, bits 5-7 (opmask, upper ZMM halves, ZMM16-31) in
  * addition for AVX-512. aarch64: NEON is architectural; the dot-product extension comes from the
@@ -31,6 +31,7 @@ static const struct {
         { CPU_FEATURE_F16C, "f16c" },
         { CPU_FEATURE_AVX512F, "avx512f" },
         { CPU_FEATURE_AVX512BW, "avx512bw" },
+        { CPU_FEATURE_AVX512VL, "avx512vl" },
         { CPU_FEATURE_AVX512VNNI, "avx512vnni" },
         { CPU_FEATURE_NEON, "neon" },
         { CPU_FEATURE_DOTPROD, "dotprod" },
@@ -67,6 +68,8 @@ static uint32_t detect_x86(void) {
                                 f |= CPU_FEATURE_AVX512F;
                         if (b & (1u << 30))
                                 f |= CPU_FEATURE_AVX512BW;
+                        if (b & (1u << 31))
+                                f |= CPU_FEATURE_AVX512VL;
                         if (c & (1u << 11))
                                 f |= CPU_FEATURE_AVX512VNNI;
                 }

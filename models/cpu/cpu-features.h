@@ -10,6 +10,7 @@ enum {
         CPU_FEATURE_AVX512F = 1u << 3,
         CPU_FEATURE_AVX512BW = 1u << 4,
         CPU_FEATURE_AVX512VNNI = 1u << 5,
+        CPU_FEATURE_AVX512VL = 1u << 6,
         CPU_FEATURE_NEON = 1u << 8,
         CPU_FEATURE_DOTPROD = 1u << 9,
 };
@@ -23,8 +24,8 @@ uint32_t cpu_features_get(void);
 uint32_t cpu_features_detect(void);
 
 /* The mask a GEMMAD_CPU_FEATURES value stands for: the named features ("avx2", "fma", "f16c",
- * "avx512f", "avx512bw", "avx512vnni", "neon", "dotprod"; case-insensitive, separated by commas
- * or spaces). "none" (or any list naming no known feature) is 0; unknown names are ignored.
+ * "avx512f", "avx512bw", "avx512vl", "avx512vnni", "neon", "dotprod"; case-insensitive, separated
+ * by commas or spaces). "none" (or any list naming no known feature) is 0; unknown names are ignored.
  * NULL or an empty string means no mask: UINT32_MAX. */
 uint32_t cpu_features_parse(const char *list);
 
