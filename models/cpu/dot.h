@@ -1,6 +1,7 @@
-/* Dot kernels and activation quantisers by name: the scalar rows (dot-ref.c) and the AVX2 rows
- * (dot-avx2.c, built with its own -mavx2 -mfma -mf16c flags and only called when cpuid says so).
- * Dot signatures are DotFn, tiles DotTileFn, quantisers ActQuantizeFn (kernels.h). */
+/* Dot kernels and activation quantisers by name: the scalar rows (dot-ref.c), the AVX2 rows
+ * (dot-avx2.c, built with its own -mavx2 -mfma -mf16c flags and only called when cpuid says so) and
+ * the AVX-512 VNNI tiles (dot-avx512.c, likewise). Dot signatures are DotFn, tiles DotTileFn,
+ * quantisers ActQuantizeFn (kernels.h). */
 #pragma once
 
 #include <stddef.h>
@@ -65,3 +66,10 @@ DOT_TILE_FN(dot_tile_f16_avx2);
 ACT_QUANTIZE_FN(act_quantize_q8_0_avx2);
 ACT_QUANTIZE_FN(act_quantize_q8_1_avx2);
 ACT_QUANTIZE_FN(act_quantize_q8_k_avx2);
+
+/* AVX-512 F/BW/VL/VNNI tiles (with the AVX2 rows' DotFn): 16 rows, each block transposed once per
+ * call for all its tokens, so a call takes many. */
+#define TILE_ROWS_VNNI 16
+#define TILE_TOKENS_VNNI 32
+DOT_TILE_FN(dot_tile_q4_0_vnni);
+DOT_TILE_FN(dot_tile_q8_0_vnni);

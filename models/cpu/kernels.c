@@ -2,7 +2,8 @@
  * the reference every other row is tested against and the fallback on every machine).
  * dot_kernel_find() returns the first row of the type whose CPU features are all present.
  *
- * GEMMAD_HAVE_AVX2 is defined by models/meson.build when dot-avx2.c is built (x86-64 only). */
+ * GEMMAD_HAVE_AVX2 is defined by models/meson.build when dot-avx2.c is built (x86-64 only),
+ * GEMMAD_HAVE_AVX512 when dot-avx512.c is too (x86-64, with a compiler that takes its flags). */
 #include "kernels.h"
 
 #include "base/macro.h"
@@ -10,6 +11,8 @@
 #include "tensor/type-traits.h"
 
 #define AVX2_FMA_F16C (CPU_FEATURE_AVX2 | CPU_FEATURE_FMA | CPU_FEATURE_F16C)
+#define AVX512_VNNI                                                                                        \
+        (AVX2_FMA_F16C | CPU_FEATURE_AVX512F | CPU_FEATURE_AVX512BW | CPU_FEATURE_AVX512VL | CPU_FEATURE_AVX512VNNI)
 
 #define ROW(type, features, act_format, row_name, fn)                                            \
         { .weight_type = (type), .cpu_features = (features), .act = (act_format), .name = (row_name), \
@@ -20,6 +23,13 @@
           .dot = (fn), .tile = (tile_fn), .tile_rows = (rows), .tile_tokens = (tokens) }
 
 static const DotKernel table[] = {
+#if GEMMAD_HAVE_AVX512
+        /* the AVX2 rows' one-token kernels, with tiles for prompts and batches (dot-avx512.c) */
+        ROW_TILE(GGML_TYPE_Q4_0, AVX512_VNNI, ACT_Q8_0, "q4_0-q8_0-avx512vnni", dot_q4_0_avx2, dot_tile_q4_0_vnni,
+                 TILE_ROWS_VNNI, TILE_TOKENS_VNNI),
+        ROW_TILE(GGML_TYPE_Q8_0, AVX512_VNNI, ACT_Q8_0, "q8_0-q8_0-avx512vnni", dot_q8_0_avx2, dot_tile_q8_0_vnni,
+                 TILE_ROWS_VNNI, TILE_TOKENS_VNNI),
+#endif
 #if GEMMAD_HAVE_AVX2
         ROW_TILE(GGML_TYPE_Q4_0, AVX2_FMA_F16C, ACT_Q8_0, "q4_0-q8_0-avx2", dot_q4_0_avx2, dot_tile_q4_0_avx2,
                  TILE_ROWS_Q4_0, TILE_TOKENS_BLOCKS32),

@@ -9,6 +9,13 @@
  * runs them (tiles where they fit, one (row, token) at a time for the rest) against one dot per
  * (row, token), on the same matrix in the same run.
  *
+ * Then matmul() itself on MATMUL_THREADS threads, for every type with more than one row that has
+ * a tile: each such row forced in turn (matmul given just its CPU features), on 2048 x 8192 and
+ * 8192 x 2048 matrices (outputs x inputs) at 1, 2, 3, 4, 16 and 64 tokens, the rows timed in
+ * alternation; the ratio is the type's last tile row's time over each row's.
+ *
+ *   bench-dot --matmul [SUBSTRING]   only that part (SUBSTRING: of the type's first row's name)
+ *
  * Registered in the 'bench' suite (meson test -C build --suite bench bench-dot -v), not run by a
  * plain `meson test`. Numbers from a sanitizer or unoptimised build say little; it says so. */
 #include <stdbool.h>
@@ -21,6 +28,7 @@
 #include "base/macro.h"
 #include "cpu/cpu-features.h"
 #include "cpu/kernels.h"
+#include "cpu/matmul.h"
 #include "tensor/fp16.h"
 #include "tensor/type-traits.h"
 
@@ -227,19 +235,90 @@ static int bench_tiles(const DotKernel *k, size_t n) {
         return 0;
 }
 
-int main(int argc, char **argv) {
-        const char *filter = argc > 1 ? argv[1] : NULL;
+#define MATMUL_THREADS 2
+#define MATMUL_ROUNDS 3
+#define MATMUL_SECONDS 0.05
+
+/* Seconds for one matmul of n_tokens tokens: the best of MATMUL_SECONDS' worth of calls. */
+static double time_matmul(CpuCompute *c, const Tensor *w, size_t n_out, size_t n_in, const float *x, float *y,
+                          size_t n_tokens) {
+        double best = 1e30, total = 0;
+        for (int rep = -1; rep < 2 || total < MATMUL_SECONDS; rep++) {
+                const double t0 = now();
+                matmul(c, w, n_out, n_in, x, n_in, y, n_out, n_tokens);
+                const double t = now() - t0;
+                if (rep >= 0) {
+                        best = MIN(best, t);
+                        total += t;
+                }
+        }
+        return best;
+}
+
+static int bench_matmul_type(uint32_t type, const char *filter) {
+        static const size_t tokens[] = { 1, 2, 3, 4, 16, 64 };
+        static const size_t shapes[][2] = { { 2048, 8192 }, { 8192, 2048 } };   /* outputs x inputs */
+        enum { MAX_KERNELS = 4 };
+        const uint32_t have = cpu_features_get();
+        const DotKernel *ks[MAX_KERNELS];
+        size_t n_rows, n_ks = 0;
+        const DotKernel *rows = dot_kernel_table(&n_rows);
+
+        for (size_t r = 0; r < n_rows && n_ks < MAX_KERNELS; r++)
+                if (rows[r].weight_type == type && rows[r].tile && (rows[r].cpu_features & ~have) == 0 &&
+                    dot_kernel_find(type, rows[r].cpu_features) == &rows[r])
+                        ks[n_ks++] = &rows[r];
+        if (n_ks < 2 || (filter && !strstr(ks[0]->name, filter)))
+                return 0;
+
+        _cleanup_(cpu_compute_freep) CpuCompute *c = NULL;
+        GemmaError err = {};
+        if (cpu_compute_new(MATMUL_THREADS, &c, &err) < 0) {
+                fprintf(stderr, "cpu_compute_new: %s\n", gemma_error_message(&err));
+                return -1;
+        }
+        for (size_t s = 0; s < ELEMENTSOF(shapes); s++) {
+                const size_t n_out = shapes[s][0], n_in = shapes[s][1], max_tokens = tokens[ELEMENTSOF(tokens) - 1];
+                size_t w_bytes;
+                uint8_t *m = make_matrix(type, n_in, &w_bytes);   /* N_ROWS rows: n_out of them used */
+                float *x = malloc(max_tokens * n_in * sizeof(float)), *y = malloc(max_tokens * n_out * sizeof(float));
+                if (!m || !x || !y) {
+                        fprintf(stderr, "out of memory for %s %zu x %zu\n", type_name(type), n_out, n_in);
+                        free(m), free(x), free(y);
+                        return -1;
+                }
+                for (size_t i = 0; i < max_tokens * n_in; i++)
+                        x[i] = frand();
+                const Tensor w = { .name = "bench", .type = type, .ne = { n_in, N_ROWS, 1, 1 },
+                                   .row_bytes = w_bytes / N_ROWS, .data = m };
+                for (size_t t = 0; t < ELEMENTSOF(tokens); t++) {
+                        double best[MAX_KERNELS];
+                        for (size_t i = 0; i < n_ks; i++)
+                                best[i] = 1e30;
+                        for (int round = 0; round < MATMUL_ROUNDS; round++)   /* alternating: a slow spell hits all */
+                                for (size_t i = 0; i < n_ks; i++) {
+                                        c->features = ks[i]->cpu_features;
+                                        best[i] = MIN(best[i], time_matmul(c, &w, n_out, n_in, x, y, tokens[t]));
+                                }
+                        for (size_t i = 0; i < n_ks; i++)
+                                printf("%-22s %5zu x %5zu x %2zu tok  %9.3f ms  %7.1f GMAC/s  %5.2fx %s\n", ks[i]->name,
+                                       n_out, n_in, tokens[t], best[i] * 1e3,
+                                       (double) n_out * (double) n_in * (double) tokens[t] / best[i] / 1e9,
+                                       best[n_ks - 1] / best[i], ks[n_ks - 1]->name);
+                }
+                sink = y[0];
+                free(m), free(x), free(y);
+        }
+        return 0;
+}
+
+/* The one-thread part: every row over whole matrices, then the tiles against one dot per (row, token). */
+static int bench_rows(const char *filter) {
         size_t n_rows;
         const DotKernel *rows = dot_kernel_table(&n_rows);
         uint32_t done[64];
         size_t n_done = 0;
-        char feat[128];
 
-        cpu_features_describe(cpu_features_get(), feat, sizeof(feat));
-        printf("bench-dot: one thread, %d rows per matrix; cpu features: %s\n", N_ROWS, feat);
-#if defined(__SANITIZE_ADDRESS__) || !defined(__OPTIMIZE__)
-        printf("warning: built with AddressSanitizer or without optimisation: the numbers mean little\n");
-#endif
         printf("%-20s %12s  %11s  %12s  %12s  %s\n", "row", "n x rows", "weights", "per matrix", "weight rate", "ratio");
         /* types in the order they first appear in the table (fastest rows first) */
         for (size_t r = 0; r < n_rows; r++) {
@@ -251,7 +330,7 @@ int main(int argc, char **argv) {
                 done[n_done++] = rows[r].weight_type;
                 for (size_t n = 2048; n <= 8192; n *= 4)
                         if (bench_type(rows[r].weight_type, n, filter) < 0)
-                                return EXIT_FAILURE;
+                                return -1;
         }
         printf("\ntile kernels, %d tokens at once:\n", TILE_TOKENS);
         for (size_t r = 0; r < n_rows; r++) {
@@ -260,7 +339,26 @@ int main(int argc, char **argv) {
                         continue;
                 for (size_t n = 2048; n <= 8192; n *= 4)
                         if (bench_tiles(k, n) < 0)
-                                return EXIT_FAILURE;
+                                return -1;
         }
+        return 0;
+}
+
+int main(int argc, char **argv) {
+        const bool matmul_only = argc > 1 && strcmp(argv[1], "--matmul") == 0;
+        const char *filter = argc > 1 + matmul_only ? argv[1 + matmul_only] : NULL;
+        char feat[128];
+
+        cpu_features_describe(cpu_features_get(), feat, sizeof(feat));
+        printf("bench-dot: one thread, %d rows per matrix; cpu features: %s\n", N_ROWS, feat);
+#if defined(__SANITIZE_ADDRESS__) || !defined(__OPTIMIZE__)
+        printf("warning: built with AddressSanitizer or without optimisation: the numbers mean little\n");
+#endif
+        if (!matmul_only && bench_rows(filter) < 0)
+                return EXIT_FAILURE;
+        printf("\nmatmul on %d threads, each tile row forced in turn:\n", MATMUL_THREADS);
+        for (uint32_t type = 0; type < _GGML_TYPE_MAX; type++)
+                if (type_traits(type) && bench_matmul_type(type, filter) < 0)
+                        return EXIT_FAILURE;
         return EXIT_SUCCESS;
 }

@@ -15,9 +15,10 @@
  * the scalar one byte for byte. Seeds are fixed (GEMMAD_TEST_SEED overrides) and printed.
  *
  * Tile kernels (several rows x several tokens at once) must give the one-token row's result bit
- * for bit, on every tile shape the kernel meets: directly, and through matmul() for 1..9 tokens
- * (a tile's worth and the tokens left over), odd row counts, rows split across threads, and rows
- * read only in part (MatFormer slices).
+ * for bit, on every tile shape the kernel meets: directly, for token counts from 1 to the most a
+ * call takes, and through matmul() (every row with a tile, its features forced) for 1..9 tokens
+ * and counts around its tile's, odd row counts, rows split across threads, and rows read only in
+ * part (MatFormer slices).
  *
  * Run with GEMMAD_CPU_FEATURES=none (the 'test-dot-scalar' test) it checks that only scalar rows
  * and quantisers are selected. */
@@ -418,11 +419,24 @@ static void make_act_tokens(const DotKernel *k, uint8_t *dst, size_t x_stride, s
         free(x);
 }
 
-/* One tile of k on n values, for every token count it takes (up to 5): rows w_stride bytes apart
+/* The token counts a tile is tried on: 1..5 (the small batches, where a kernel may take another
+ * path), then counts around powers of two, and the most it takes. Returns how many, at most 24. */
+static size_t tile_token_counts(const DotKernel *k, size_t ret[24]) {
+        static const size_t counts[] = { 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64 };
+        size_t n = 0;
+        for (size_t i = 0; i < ELEMENTSOF(counts) && counts[i] < k->tile_tokens; i++)
+                ret[n++] = counts[i];
+        ret[n++] = k->tile_tokens;
+        return n;
+}
+
+/* One tile of k on n values, for the token counts of tile_token_counts(): rows w_stride bytes apart
  * (wider than n: the rest of a row a slice does not read), tokens x_stride apart, everything at
  * odd offsets; each result against k->dot, and nothing written outside the tile. */
 static void check_tile_on(const DotKernel *k, size_t n, size_t w_pad, size_t off, int w_mode, float x_const) {
-        const size_t rows = k->tile_rows, max_tokens = MIN(k->tile_tokens, (uint32_t) 5);
+        size_t counts[24];
+        const size_t n_counts = tile_token_counts(k, counts);
+        const size_t rows = k->tile_rows, max_tokens = k->tile_tokens;
         const size_t w_stride = row_bytes(k->weight_type, n) + w_pad, x_stride = act_bytes(k->act, n) + off + 5;
         const size_t ret_stride = rows + 3;
         uint8_t *wbuf = xmalloc(w_stride * rows + off), *xbuf = xmalloc(x_stride * max_tokens + off);
@@ -440,7 +454,8 @@ static void check_tile_on(const DotKernel *k, size_t n, size_t w_pad, size_t off
                         k->dot(n, w + r * w_stride, xact + t * x_stride, &want[t * rows + r]);
                 }
 
-        for (size_t n_tokens = 1; n_tokens <= max_tokens; n_tokens++) {
+        for (size_t c = 0; c < n_counts; c++) {
+                const size_t n_tokens = counts[c];
                 for (size_t i = 0; i < ret_stride * (max_tokens + 1); i++)
                         got[i] = NAN;
                 /* fetching "the next tile" (here the same rows again) must change nothing */
@@ -498,38 +513,43 @@ static void test_dot_tiles_match_dot(void **state) {
                                 for (int sign = -1; sign <= 1; sign += 2)
                                         check_tile_on(k, 4096 + 3 * block, 64, 1, fills[f], (float) sign);
                 printf("checked %-20s tiles of %u rows x 1..%u tokens, bit for bit against its one-token kernel\n",
-                       k->name, k->tile_rows, MIN(k->tile_tokens, (uint32_t) 5));
+                       k->name, k->tile_rows, k->tile_tokens);
                 n_checked++;
         }
         if (n_checked == 0)
                 printf("no tile kernel on this machine (or under GEMMAD_CPU_FEATURES)\n");
 }
 
-/* matmul() over n_tokens tokens against one matmul() per token: the same bits. y has room beyond
- * n_out in every token's row, which must stay untouched. */
+/* matmul() over n_tokens tokens against one matmul() per token: the same bits, for 1..9 tokens
+ * and, where the kernel's tiles take more, its most and the counts around two tiles' worth. y has
+ * room beyond n_out in every token's row, which must stay untouched. */
 static void check_matmul_tokens(CpuCompute *c, uint32_t type, size_t n_rows, size_t row_len, size_t n_out,
                                 size_t n_in) {
-        enum { MAX_TOKENS = 9 };
+        const DotKernel *k = dot_kernel_find(type, c ? c->features : cpu_features_get());
+        const size_t tile_tokens = k->tile ? k->tile_tokens : 1;
+        const size_t max_tokens = MAX((size_t) 9, 2 * tile_tokens + 1);
         const TypeTraits *tt = type_traits(type);
         const size_t rb = row_bytes(type, row_len), x_stride = n_in + 3, y_stride = n_out + 2;
         uint8_t *data = xmalloc(rb * n_rows);
-        float *x = xmalloc(x_stride * MAX_TOKENS * sizeof(float));
-        float *y = xmalloc(y_stride * MAX_TOKENS * sizeof(float)), *y1 = xmalloc(y_stride * MAX_TOKENS * sizeof(float));
+        float *x = xmalloc(x_stride * max_tokens * sizeof(float));
+        float *y = xmalloc(y_stride * max_tokens * sizeof(float)), *y1 = xmalloc(y_stride * max_tokens * sizeof(float));
 
         for (size_t r = 0; r < n_rows; r++)
                 make_weights(type, data + r * rb, row_len, r % 3 == 2 && tt->block_elems > 1 ? W_RANDOM : W_QUANTISED);
-        for (size_t t = 0; t < MAX_TOKENS; t++)
+        for (size_t t = 0; t < max_tokens; t++)
                 make_activations(x + t * x_stride, x_stride);
         const Tensor w = {
                 .name = "test", .type = type, .ne = { row_len, n_rows, 1, 1 }, .row_bytes = rb, .data = data,
         };
-        for (size_t n_tokens = 1; n_tokens <= MAX_TOKENS; n_tokens++) {
-                for (size_t i = 0; i < y_stride * MAX_TOKENS; i++)
+        for (size_t n_tokens = 1; n_tokens <= max_tokens; n_tokens++) {
+                if (n_tokens > 9 && n_tokens != tile_tokens && n_tokens + 1 < 2 * tile_tokens)
+                        continue;
+                for (size_t i = 0; i < y_stride * max_tokens; i++)
                         y[i] = y1[i] = -1.0f;
                 matmul(c, &w, n_out, n_in, x, x_stride, y, y_stride, n_tokens);
                 for (size_t t = 0; t < n_tokens; t++)
                         matmul(c, &w, n_out, n_in, x + t * x_stride, x_stride, y1 + t * y_stride, y_stride, 1);
-                for (size_t i = 0; i < y_stride * MAX_TOKENS; i++) {
+                for (size_t i = 0; i < y_stride * max_tokens; i++) {
                         if ((i % y_stride >= n_out || i / y_stride >= n_tokens) && y[i] != -1.0f)
                                 fail_msg("%s: matmul of %zu tokens, %zu rows wrote %g beyond its outputs (token %zu, row %zu)",
                                          matmul_kernel_name(type, c ? c->features : cpu_features_get()), n_tokens,
@@ -545,13 +565,17 @@ static void check_matmul_tokens(CpuCompute *c, uint32_t type, size_t n_rows, siz
         free(data), free(x), free(y), free(y1);
 }
 
+/* Every row with a tile this machine can run, chosen by giving matmul() just that row's features
+ * (the rows before it then need more), so that a faster row does not hide the ones after it. */
 static void test_matmul_tokens_bit_identical(void **state) {
         const uint32_t have = cpu_features_get();
-        size_t n_checked = 0;
-        for (uint32_t type = 0; type < _GGML_TYPE_MAX; type++) {
+        size_t n_rows, n_checked = 0;
+        const DotKernel *rows = dot_kernel_table(&n_rows);
+        for (size_t r = 0; r < n_rows; r++) {
+                const DotKernel *k = &rows[r];
+                const uint32_t type = k->weight_type;
                 const TypeTraits *tt = type_traits(type);
-                const DotKernel *k = tt && tt->dequant_ref ? dot_kernel_find(type, have) : NULL;
-                if (!k || !k->tile)
+                if (!k->tile || (k->cpu_features & ~have) != 0 || dot_kernel_find(type, k->cpu_features) != k)
                         continue;
                 const size_t block = MAX(tt->block_elems, (size_t) 32);
                 for (uint32_t threads = 1; threads <= 3; threads++) {
@@ -559,16 +583,21 @@ static void test_matmul_tokens_bit_identical(void **state) {
                         GemmaError err = {};
                         if (cpu_compute_new(threads, &c, &err) < 0)
                                 fail_msg("cpu_compute_new: %s", gemma_error_message(&err));
+                        c->features = k->cpu_features;
                         /* whole rows; a slice of the rows (MatFormer) with odd row counts; a part of
-                         * the rows in row groups of 8 blocks and with a tail */
+                         * the rows in row groups of 8 blocks and with a tail; enough rows for two
+                         * threads to get a few tiles each */
                         check_matmul_tokens(c, type, 37, 12 * block, 37, 12 * block);
                         check_matmul_tokens(c, type, 37, 12 * block, 35, 9 * block);
                         check_matmul_tokens(c, type, 16, 8 * block, 13, 3 * block);
                         check_matmul_tokens(c, type, 5, 20 * block, 5, 17 * block);
                         check_matmul_tokens(c, type, 3, 2 * block, 1, block);
+                        check_matmul_tokens(c, type, 100, 9 * block, 99, 9 * block);
                 }
-                check_matmul_tokens(NULL, type, 21, 16 * block, 19, 11 * block);
-                printf("checked matmul with %s: 1..9 tokens give the bits of one token at a time\n", k->name);
+                if (k == dot_kernel_find(type, have))
+                        check_matmul_tokens(NULL, type, 21, 16 * block, 19, 11 * block);
+                printf("checked matmul with %s: 1..9 tokens and around its tiles' give the bits of one token at a "
+                       "time\n", k->name);
                 n_checked++;
         }
         if (n_checked == 0)
@@ -675,6 +704,7 @@ static void test_cpu_features_parse_describe(void **state) {
         assert_int_equal(cpu_features_parse("avx2x,avx,fm"), 0);
         assert_int_equal(cpu_features_parse("avx512f,avx512vnni,neon,dotprod"),
                          CPU_FEATURE_AVX512F | CPU_FEATURE_AVX512VNNI | CPU_FEATURE_NEON | CPU_FEATURE_DOTPROD);
+        assert_int_equal(cpu_features_parse("avx512bw avx512vl"), CPU_FEATURE_AVX512BW | CPU_FEATURE_AVX512VL);
 
         cpu_features_describe(0, buf, sizeof(buf));
         assert_string_equal(buf, "none");

@@ -1,0 +1,320 @@
+/* AVX-512 VNNI tiles for q4_0 and q8_0 weights: 16 rows x many tokens per call, each result
+ * bit-identical to the AVX2 one-token kernels (dot_q4_0_avx2, dot_q8_0_avx2), which stay the rows'
+ * DotFn: decoding one token is memory-bound, and one row read through streams best. This file alone
+ * is compiled with -mavx512f -mavx512bw -mavx512vl -mavx512vnni (models/meson.build); kernels.c
+ * calls it only when cpuid reports them all.
+ *
+ * vpdpbusd multiplies four unsigned bytes by four signed bytes and adds the products to an int32
+ * lane. The tile keeps its 16 rows in the 16 lanes: for each weight block, eight vectors P[j] whose
+ * lane r holds row r's values 4j .. 4j+3 (the rows' blocks transposed, in registers), so that one
+ * vpdpbusd with four bytes of a token broadcast advances all 16 rows by four values. A block is
+ * transposed once per call and then met by every token of the call, which is why a call takes many
+ * tokens: the transpose is paid once for all of them. The weights are the unsigned side:
+ *   q4_0: the stored nibble q (0..15), whose value is q - 8;
+ *   q8_0: w + 128 (w ^ 0x80), for the signed w;
+ * the offset this adds, 8 * sum(x) or 128 * sum(x) over the block, is the same for every row: it is
+ * computed once per token and block, and a block's lane sums start from its negative. Integer sums
+ * are exact however they are taken (at most 32 * 255 * 127 plus the offset: far inside an int32).
+ *
+ * The float operations are dot_q4_0_avx2's / dot_q8_0_avx2's (DOT_BLOCKS32 in dot-avx2.c), per
+ * (row, token), in their order; only the lane that holds them differs. Per group of eight blocks:
+ * d = dw * dx, acc[k] = fma(d, (float) sum of block k, acc[k]); then s = the sum of (acc[k] + 0) in
+ * hsum_ps's pairing, ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7)). The blocks left over go into
+ * eight tail accumulators, tail[j] = fma(dw * dx, (float) sum of values 4j .. 4j+3, tail[j]) as the
+ * AVX2 kernel's madd lanes have it, and the result is s + (the tail summed in the same pairing).
+ * Built with -ffp-contract=off: every FMA here is written out.
+ *
+ * Measured on Zen 4 (512-bit operations in two halves), rows of 2048 in cache, against the AVX2
+ * tiles: 1.4x (q4_0) and 1.7x (q8_0) at two tokens, 1.8x and 2.1x at four, 2.5x and 3.3x at 32.
+ * Per token and block the 16 rows take eight vpdpbusd and three float operations (about ten cycles
+ * at best); the transposes, and each token's block sums, are most of the rest. */
+#include <assert.h>
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "dot.h"
+#include "kernels.h"
+
+#define ROWS TILE_ROWS_VNNI
+#define MAX_TOKENS TILE_TOKENS_VNNI
+
+static_assert(ROWS == 16, "the rows are the 16 int32 lanes of a zmm register");
+
+/* A call of one token (the tokens left over after whole calls) goes to the AVX2 tiles of 4 rows,
+ * which give the same bits (both match the one-token kernel): with nothing to share the transposes
+ * with, they measured 5-10 % faster there. From two tokens on this tile is faster. */
+#define MIN_TOKENS 2
+
+static_assert(ROWS % TILE_ROWS_Q4_0 == 0 && ROWS % TILE_ROWS_Q8_0 == 0, "the AVX2 tiles must cover the rows");
+static_assert(MIN_TOKENS - 1 <= TILE_TOKENS_BLOCKS32, "the AVX2 tiles must take the tokens");
+
+static inline uint16_t rd_u16(const uint8_t *p) {
+        uint16_t v;
+        memcpy(&v, p, 2);
+        return v;
+}
+
+static inline int32_t rd_i32(const uint8_t *p) {
+        int32_t v;
+        memcpy(&v, p, 4);
+        return v;
+}
+
+static inline __m128i load128(const uint8_t *p) {
+        return _mm_loadu_si128((const __m128i_u *) p);
+}
+
+static inline __m256i load256(const uint8_t *p) {
+        return _mm256_loadu_si256((const __m256i_u *) p);
+}
+
+/* The f16 at p, p + stride, ... p + 7 * stride as eight floats. */
+static inline __m256 load_f16_strided8(const uint8_t *p, size_t stride) {
+        __m128i v = _mm_cvtsi32_si128(rd_u16(p));
+        v = _mm_insert_epi16(v, rd_u16(p + 1 * stride), 1);
+        v = _mm_insert_epi16(v, rd_u16(p + 2 * stride), 2);
+        v = _mm_insert_epi16(v, rd_u16(p + 3 * stride), 3);
+        v = _mm_insert_epi16(v, rd_u16(p + 4 * stride), 4);
+        v = _mm_insert_epi16(v, rd_u16(p + 5 * stride), 5);
+        v = _mm_insert_epi16(v, rd_u16(p + 6 * stride), 6);
+        v = _mm_insert_epi16(v, rd_u16(p + 7 * stride), 7);
+        return _mm256_cvtph_ps(v);
+}
+
+/* As the AVX2 tiles: while a tile goes, ask for the same columns of the next tile's rows (w_next,
+ * NULL for none), bytes [off, off + len) of each, into L2. */
+static inline void prefetch_span(const void *w_next, size_t w_stride, size_t off, size_t len) {
+        if (!w_next)
+                return;
+        for (int r = 0; r < ROWS; r++) {
+                const char *p = (const char *) w_next + r * w_stride + off;
+                for (size_t k = 0; k < len; k += 64)
+                        __builtin_prefetch(p + k, 0, 2);
+                __builtin_prefetch(p + len - 1, 0, 2);
+        }
+}
+
+/* ---- one block of the 16 rows, transposed ----------------------------------------------------- */
+
+/* The 4 x 4 transpose of int32 within each 128-bit lane: d[m] lane g = dword m of v[0..3]'s lane g. */
+static inline void transpose_lanes_4x4(const __m512i v[4], __m512i d[4]) {
+        const __m512i a = _mm512_unpacklo_epi32(v[0], v[1]), b = _mm512_unpackhi_epi32(v[0], v[1]);
+        const __m512i c = _mm512_unpacklo_epi32(v[2], v[3]), e = _mm512_unpackhi_epi32(v[2], v[3]);
+        d[0] = _mm512_unpacklo_epi64(a, c);
+        d[1] = _mm512_unpackhi_epi64(a, c);
+        d[2] = _mm512_unpacklo_epi64(b, e);
+        d[3] = _mm512_unpackhi_epi64(b, e);
+}
+
+/* The f16 at p and the three rows after it, in the four 16-bit quarters. Built in general-purpose
+ * registers: as vector inserts, or stored and loaded back, the 16 rows' scales measured up to 10 %
+ * slower on a few tokens (the vector shuffle ports are the transposes' bottleneck). */
+static inline uint64_t scales4(const uint8_t *p, size_t w_stride) {
+        return (uint64_t) rd_u16(p) | (uint64_t) rd_u16(p + w_stride) << 16 |
+               (uint64_t) rd_u16(p + 2 * w_stride) << 32 | (uint64_t) rd_u16(p + 3 * w_stride) << 48;
+}
+
+/* The 16 rows' f16 scales at wb + r * w_stride, as floats. */
+static inline __m512 load_scales(const uint8_t *wb, size_t w_stride) {
+        const __m128i lo = _mm_insert_epi64(_mm_cvtsi64_si128((long long) scales4(wb, w_stride)),
+                                            (long long) scales4(wb + 4 * w_stride, w_stride), 1);
+        const __m128i hi = _mm_insert_epi64(_mm_cvtsi64_si128((long long) scales4(wb + 8 * w_stride, w_stride)),
+                                            (long long) scales4(wb + 12 * w_stride, w_stride), 1);
+        return _mm512_cvtph_ps(_mm256_set_m128i(hi, lo));
+}
+
+/* q4_0 (18 bytes: f16 d, 16 bytes of nibbles): byte i holds value i in its low nibble and value
+ * i + 16 in its high one, so dword m of a row gives steps m (low) and m + 4 (high). Rows i, 4 + i,
+ * 8 + i, 12 + i in the 128-bit lanes of v[i]: after the transpose, lane r of d[m] is row r's. */
+static inline void pack_q4_0(const uint8_t *wb, size_t w_stride, __m512i p[8], __m512 *dw) {
+        const __m512i low4 = _mm512_set1_epi8(0x0f);
+        __m512i v[4], d[4];
+        for (int i = 0; i < 4; i++) {
+                const uint8_t *r = wb + 2 + i * w_stride;
+                __m512i t = _mm512_castsi128_si512(load128(r));
+                t = _mm512_inserti32x4(t, load128(r + 4 * w_stride), 1);
+                t = _mm512_inserti32x4(t, load128(r + 8 * w_stride), 2);
+                v[i] = _mm512_inserti32x4(t, load128(r + 12 * w_stride), 3);
+        }
+        transpose_lanes_4x4(v, d);
+        for (int m = 0; m < 4; m++) {
+                p[m] = _mm512_and_si512(d[m], low4);
+                p[m + 4] = _mm512_and_si512(_mm512_srli_epi16(d[m], 4), low4);
+        }
+        *dw = load_scales(wb, w_stride);
+}
+
+/* q8_0 (34 bytes: f16 d, 32 int8), each made unsigned by w ^ 0x80 = w + 128. Rows i and 4 + i in
+ * the 256-bit halves of v[i], rows 8 + i and 12 + i in those of v[4 + i]: after the transposes,
+ * 128-bit lanes 0 and 2 hold dword m of four rows each, lanes 1 and 3 dword 4 + m, and one shuffle
+ * per step puts the four groups of rows in order. */
+static inline void pack_q8_0(const uint8_t *wb, size_t w_stride, __m512i p[8], __m512 *dw) {
+        const __m512i flip = _mm512_set1_epi8((char) 0x80);
+        __m512i v[8], d[4], e[4];
+        for (int i = 0; i < 4; i++) {
+                const uint8_t *r = wb + 2 + i * w_stride;
+                v[i] = _mm512_inserti64x4(_mm512_castsi256_si512(load256(r)), load256(r + 4 * w_stride), 1);
+                v[4 + i] = _mm512_inserti64x4(_mm512_castsi256_si512(load256(r + 8 * w_stride)),
+                                              load256(r + 12 * w_stride), 1);
+        }
+        transpose_lanes_4x4(v, d);
+        transpose_lanes_4x4(v + 4, e);
+        for (int m = 0; m < 4; m++) {
+                p[m] = _mm512_xor_si512(_mm512_shuffle_i32x4(d[m], e[m], _MM_SHUFFLE(2, 0, 2, 0)), flip);
+                p[m + 4] = _mm512_xor_si512(_mm512_shuffle_i32x4(d[m], e[m], _MM_SHUFFLE(3, 1, 3, 1)), flip);
+        }
+        *dw = load_scales(wb, w_stride);
+}
+
+/* ---- the activations ----------------------------------------------------------------------- */
+
+/* One token's eight q8_0 blocks at xb: off[k] = -(sum of block k's quants) << shift, the offset the
+ * unsigned weights add taken back (shift 3 for q4_0's 8, 7 for q8_0's 128), and dx[k] the scale. */
+static inline void x_group(const uint8_t *xb, int shift, int32_t off[8], float dx[8]) {
+        const __m512i ones = _mm512_set1_epi8(1);
+        __m512i a[4];
+        for (int i = 0; i < 4; i++) {   /* blocks 2i and 2i+1: eight partial sums each */
+                const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(load256(xb + 34 * (2 * i) + 2)),
+                                                     load256(xb + 34 * (2 * i + 1) + 2), 1);
+                a[i] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, q);
+        }
+        /* per 128-bit lane L: c = the sums of a[0..3]'s lane L; lanes 0, 1 belong to the even blocks,
+         * lanes 2, 3 to the odd ones */
+        const __m512i b0 = _mm512_add_epi32(_mm512_unpacklo_epi32(a[0], a[1]), _mm512_unpackhi_epi32(a[0], a[1]));
+        const __m512i b1 = _mm512_add_epi32(_mm512_unpacklo_epi32(a[2], a[3]), _mm512_unpackhi_epi32(a[2], a[3]));
+        const __m512i c = _mm512_add_epi32(_mm512_unpacklo_epi64(b0, b1), _mm512_unpackhi_epi64(b0, b1));
+        const __m512i e = _mm512_add_epi32(c, _mm512_shuffle_i32x4(c, c, _MM_SHUFFLE(2, 3, 0, 1)));
+        /* lane 0 holds blocks 0 2 4 6, lane 2 blocks 1 3 5 7 */
+        const __m512i order = _mm512_setr_epi32(0, 8, 1, 9, 2, 10, 3, 11, 0, 0, 0, 0, 0, 0, 0, 0);
+        const __m512i s = _mm512_permutexvar_epi32(order, e);
+        const __m512i o = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_sll_epi32(s, _mm_cvtsi32_si128(shift)));
+        _mm256_storeu_si256((__m256i_u *) off, _mm512_castsi512_si256(o));
+        _mm256_storeu_ps(dx, load_f16_strided8(xb, 34));
+}
+
+/* ---- the tile -------------------------------------------------------------------------------- */
+
+/* The sum of v[0..7] in hsum_ps's pairing, lane by lane. */
+static inline __m512 sum8(const __m512 v[8]) {
+        return _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(v[0], v[4]), _mm512_add_ps(v[2], v[6])),
+                             _mm512_add_ps(_mm512_add_ps(v[1], v[5]), _mm512_add_ps(v[3], v[7])));
+}
+
+typedef void (*PackFn)(const uint8_t *wb, size_t w_stride, __m512i p[8], __m512 *dw);
+
+/* The tile for a weight type of w_bytes per block, its pack function and its offset's shift. Per
+ * group of eight blocks: each token's offsets and scales, then block by block the transpose and
+ * every token against it. The accumulators of all the call's tokens (16 KiB for 32) stay in L1. */
+static inline __attribute__((always_inline)) void tile_vnni(size_t n, const uint8_t *w, size_t w_stride,
+                                                            const uint8_t *w_next, const uint8_t *x,
+                                                            size_t x_stride, size_t n_tokens, float *ret,
+                                                            size_t ret_stride, size_t w_bytes, PackFn pack,
+                                                            int shift) {
+        const size_t nb = n / 32;
+        __m512 acc[MAX_TOKENS][8];
+        int32_t off[MAX_TOKENS][8];
+        float dx[MAX_TOKENS][8];
+
+        for (size_t t = 0; t < n_tokens; t++)
+                for (int k = 0; k < 8; k++)
+                        acc[t][k] = _mm512_setzero_ps();
+        size_t b = 0;
+        for (; b + 8 <= nb; b += 8) {
+                prefetch_span(w_next, w_stride, b * w_bytes, 8 * w_bytes);
+                for (size_t t = 0; t < n_tokens; t++)
+                        x_group(x + t * x_stride + 34 * b, shift, off[t], dx[t]);
+                for (int k = 0; k < 8; k++) {
+                        const uint8_t *xq = x + 34 * (b + k) + 2;   /* token 0's quants of block b + k */
+                        __m512i p[8];
+                        __m512 dw;
+                        pack(w + (b + k) * w_bytes, w_stride, p, &dw);
+                        size_t t = 0;
+                        /* four tokens at a time: four independent vpdpbusd chains (eight measured slower) */
+                        for (; t + 4 <= n_tokens; t += 4) {
+                                __m512i s[4];
+                                for (int u = 0; u < 4; u++)
+                                        s[u] = _mm512_set1_epi32(off[t + u][k]);
+                                for (int j = 0; j < 8; j++)
+                                        for (int u = 0; u < 4; u++) {
+                                                const int32_t xj = rd_i32(xq + (t + u) * x_stride + 4 * j);
+                                                s[u] = _mm512_dpbusd_epi32(s[u], p[j], _mm512_set1_epi32(xj));
+                                        }
+                                for (int u = 0; u < 4; u++) {
+                                        const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(dx[t + u][k]));
+                                        acc[t + u][k] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(s[u]), acc[t + u][k]);
+                                }
+                        }
+                        for (; t < n_tokens; t++) {
+                                __m512i s = _mm512_set1_epi32(off[t][k]);
+                                for (int j = 0; j < 8; j++) {
+                                        const int32_t xj = rd_i32(xq + t * x_stride + 4 * j);
+                                        s = _mm512_dpbusd_epi32(s, p[j], _mm512_set1_epi32(xj));
+                                }
+                                const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(dx[t][k]));
+                                acc[t][k] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(s), acc[t][k]);
+                        }
+                }
+        }
+
+        /* the groups' sums, each accumulator + 0 first as the AVX2 kernel adds its empty acc_min (which
+         * can only turn a -0 into +0, and an accumulator that starts at +0 never holds -0: kept so
+         * that the operations are the same ones); then acc holds the tail accumulators */
+        __m512 sums[MAX_TOKENS];
+        for (size_t t = 0; t < n_tokens; t++) {
+                __m512 a[8];
+                for (int k = 0; k < 8; k++) {
+                        a[k] = _mm512_add_ps(acc[t][k], _mm512_setzero_ps());
+                        acc[t][k] = _mm512_setzero_ps();
+                }
+                sums[t] = sum8(a);
+        }
+        /* the blocks left over, one at a time: lane sums of four values each, without the offset of
+         * the four activations (the same for every row) */
+        const __m512i offset_bytes = _mm512_set1_epi8((char) (1 << shift)), zero = _mm512_setzero_si512();
+        for (; b < nb; b++) {
+                __m512i p[8];
+                __m512 dw;
+                pack(w + b * w_bytes, w_stride, p, &dw);
+                for (size_t t = 0; t < n_tokens; t++) {
+                        const uint8_t *xb = x + t * x_stride + 34 * b;
+                        const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(_cvtsh_ss(rd_u16(xb))));
+                        for (int j = 0; j < 8; j++) {
+                                const __m512i xj = _mm512_set1_epi32(rd_i32(xb + 2 + 4 * j));
+                                const __m512i part = _mm512_sub_epi32(_mm512_dpbusd_epi32(zero, p[j], xj),
+                                                                      _mm512_dpbusd_epi32(zero, offset_bytes, xj));
+                                acc[t][j] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(part), acc[t][j]);
+                        }
+                }
+        }
+        for (size_t t = 0; t < n_tokens; t++)
+                _mm512_storeu_ps(ret + t * ret_stride, _mm512_add_ps(sums[t], sum8(acc[t])));
+}
+
+/* Few tokens: the AVX2 tiles, four rows at a time, each asking for the rows after it. */
+static void tile_by_avx2(DotTileFn avx2, size_t avx2_rows, size_t n, const uint8_t *w, size_t w_stride,
+                         const uint8_t *w_next, const uint8_t *x, size_t x_stride, size_t n_tokens, float *ret,
+                         size_t ret_stride) {
+        for (size_t r = 0; r < ROWS; r += avx2_rows) {
+                const uint8_t *next = !w_next ? NULL : r + avx2_rows < ROWS ? w + (r + avx2_rows) * w_stride : w_next;
+                avx2(n, w + r * w_stride, w_stride, next, x, x_stride, n_tokens, ret + r, ret_stride);
+        }
+}
+
+void dot_tile_q4_0_vnni(size_t n, const void *w, size_t w_stride, const void *w_next, const void *x, size_t x_stride,
+                        size_t n_tokens, float *ret, size_t ret_stride) {
+        if (n_tokens < MIN_TOKENS)
+                tile_by_avx2(dot_tile_q4_0_avx2, TILE_ROWS_Q4_0, n, w, w_stride, w_next, x, x_stride, n_tokens, ret,
+                             ret_stride);
+        else
+                tile_vnni(n, w, w_stride, w_next, x, x_stride, n_tokens, ret, ret_stride, 18, pack_q4_0, 3);
+}
+
+void dot_tile_q8_0_vnni(size_t n, const void *w, size_t w_stride, const void *w_next, const void *x, size_t x_stride,
+                        size_t n_tokens, float *ret, size_t ret_stride) {
+        if (n_tokens < MIN_TOKENS)
+                tile_by_avx2(dot_tile_q8_0_avx2, TILE_ROWS_Q8_0, n, w, w_stride, w_next, x, x_stride, n_tokens, ret,
+                             ret_stride);
+        else
+                tile_vnni(n, w, w_stride, w_next, x, x_stride, n_tokens, ret, ret_stride, 34, pack_q8_0, 7);
+}
