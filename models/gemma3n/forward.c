@@ -564,7 +564,10 @@ static int output_hidden(const Gemma3nModel *m, Activations *a, const uint32_t *
 }
 
 /* cap * tanh(x / cap) over the logits, split over the compute threads: a vocabulary of 262144
- * per row made it the largest element-wise step of a decode. */
+ * per row made it the largest element-wise step of a decode. tanh(y) is taken as
+ * 1 - 2 / (exp(2y) + 1): one expf, where tanhf cost an expm1f and as much again around it; the
+ * absolute error stays within a float's rounding of 1 (a few 1e-6 on a logit soft-capped at 30),
+ * and +-inf go to +-cap as before. */
 typedef struct Softcap {
         float *logits;
         size_t n;
@@ -575,7 +578,7 @@ static void softcap_part(void *arg, uint32_t part, uint32_t n_parts) {
         const Softcap *j = arg;
         const size_t end = j->n * (part + 1) / n_parts;
         for (size_t i = j->n * part / n_parts; i < end; i++)
-                j->logits[i] = j->cap * tanhf(j->logits[i] / j->cap);
+                j->logits[i] = j->cap * (1.0f - 2.0f / (expf(2.0f * (j->logits[i] / j->cap)) + 1.0f));
 }
 
 /* Logits of rows[0 .. n) into logits [n, V]. One LM-head matmul for all of them: the head is the
