@@ -18,6 +18,8 @@
 
 #include "engine/engine.h"
 
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
 static double now_sec(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -29,6 +31,7 @@ typedef struct Tracker {
         Engine *e;
         uint32_t n_finished;
         EngineResult results[64];
+        double finished_at[64];   /* now_sec() when the request's FINISHED event was taken */
         uint64_t first_id;
 } Tracker;
 
@@ -49,6 +52,7 @@ static void drain(Tracker *t) {
                 if (ev->kind == ENGINE_EVENT_FINISHED && ev->request_id >= t->first_id &&
                     ev->request_id - t->first_id < 64) {
                         t->results[ev->request_id - t->first_id] = ev->result;
+                        t->finished_at[ev->request_id - t->first_id] = now_sec();
                         t->n_finished++;
                 }
         }
@@ -138,32 +142,50 @@ int main(int argc, char **argv) {
         /* ---- 2. concurrency ---- */
         enum { PROMPT = 8, GENERATE = 48 };
         static const uint32_t sessions[] = { 1, 2, 4, 8 };
-        double base = 0;
-        printf("concurrent sessions, %d-token prompts, %d tokens each:\n", PROMPT, GENERATE);
-        for (size_t k = 0; k < sizeof(sessions) / sizeof(sessions[0]); k++) {
-                uint32_t n = sessions[k];
-                int32_t ids[PROMPT];
-                t.first_id = 2000 + 100 * k;
-                t.n_finished = 0;
-                double t0 = now_sec();
-                for (uint32_t i = 0; i < n; i++) {
-                        ids[0] = 2;
-                        random_ids(ids + 1, PROMPT - 1, V, &rng);
-                        submit(e, t.first_id + i, ids, PROMPT, GENERATE, NULL);
+        /* Two figures per count: tokens over the whole wall time (each session's prompt included),
+         * and decoding alone: the tokens after each session's first one, over the time from the
+         * first session's first token to the last session's last. Three rounds over the counts in
+         * turn, best of each: a noisy machine slows a round, it rarely speeds one up, and one slow
+         * single-session round would flatter every ratio. */
+        enum { N_COUNTS = sizeof(sessions) / sizeof(sessions[0]), ROUNDS = 3 };
+        double best_wall[N_COUNTS] = { 0 }, best_decode[N_COUNTS] = { 0 };
+        for (int round = 0; round < ROUNDS; round++)
+                for (size_t k = 0; k < N_COUNTS; k++) {
+                        uint32_t n = sessions[k];
+                        int32_t ids[PROMPT];
+                        double submitted[8];
+                        t.first_id = 2000 + 100 * (round * N_COUNTS + k);
+                        t.n_finished = 0;
+                        double t0 = now_sec();
+                        for (uint32_t i = 0; i < n; i++) {
+                                ids[0] = 2;
+                                random_ids(ids + 1, PROMPT - 1, V, &rng);
+                                submitted[i] = now_sec();
+                                submit(e, t.first_id + i, ids, PROMPT, GENERATE, NULL);
+                        }
+                        while (t.n_finished < n)
+                                drain(&t);
+                        double wall = now_sec() - t0, first = 1e300, last = 0;
+                        uint64_t tokens = 0, decoded = 0;
+                        for (uint32_t i = 0; i < n; i++) {
+                                tokens += t.results[i].n_generated;
+                                decoded += t.results[i].n_generated > 0 ? t.results[i].n_generated - 1 : 0;
+                                if (submitted[i] + t.results[i].ttft_sec < first)
+                                        first = submitted[i] + t.results[i].ttft_sec;
+                                if (t.finished_at[i] > last)
+                                        last = t.finished_at[i];
+                        }
+                        best_wall[k] = MAX(best_wall[k], tokens / wall);
+                        best_decode[k] = MAX(best_decode[k], decoded / (last - first));
                 }
-                while (t.n_finished < n)
-                        drain(&t);
-                double wall = now_sec() - t0;
-                uint64_t tokens = 0;
-                for (uint32_t i = 0; i < n; i++)
-                        tokens += t.results[i].n_generated;
-                double tps = tokens / wall;
-                if (k == 0)
-                        base = tps;
-                printf("  %u session%s: %6.2f tokens/s aggregate  (%5.2fx one session)\n", n, n > 1 ? "s" : " ",
-                       tps, tps / base);
-        }
-        printf("  (target: >= 2.5x at 4 sessions; wall time includes each session's short prompt)\n");
+        printf("concurrent sessions, %d-token prompts, %d tokens each (best of %d rounds):\n", PROMPT, GENERATE,
+               ROUNDS);
+        printf("               with prompts (wall)           decoding (first token to last)\n");
+        for (size_t k = 0; k < N_COUNTS; k++)
+                printf("  %u session%s: %6.2f tokens/s (%5.2fx one)     %6.2f tokens/s (%5.2fx one)\n", sessions[k],
+                       sessions[k] > 1 ? "s" : " ", best_wall[k], best_wall[k] / best_wall[0], best_decode[k],
+                       best_decode[k] / best_decode[0]);
+        printf("  (target: >= 2.5x at 4 sessions, aggregate decode tokens/s)\n");
         engine_free(e);
         return 0;
 }
