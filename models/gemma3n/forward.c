@@ -51,7 +51,7 @@ typedef struct Activations {
         float *al;        /* [T, D] attention + LAuReL merged */
         float *gate;      /* [T, Fmax] */
         float *up;        /* [T, Fmax] */
-        float *scores;    /* [parts, n_ctx] attention weights of one head, per part of the pool */
+        float *scores;    /* [parts, page] attention weights of one page's keys, per part of the pool */
         float *coef;      /* [T, n*n] AltUp coefficients */
         float *router;    /* [T, n] */
         float *pgate;     /* [T, P] */
@@ -67,7 +67,7 @@ static void activations_free(Activations *a) {
         a->buffer = NULL;
 }
 
-static int activations_alloc(const Gemma3nModel *m, uint32_t n_ctx, uint32_t T, Activations *a) {
+static int activations_alloc(const Gemma3nModel *m, uint32_t page, uint32_t T, Activations *a) {
         const Gemma3nHParams *hp = &m->hp;
         const uint32_t n_parts = a->c ? threadpool_parts(a->c->pool) : 1;
         const size_t D = hp->n_embd, n = hp->n_altup, qd = (size_t) hp->n_head * hp->head_dim;
@@ -82,7 +82,7 @@ static int activations_alloc(const Gemma3nModel *m, uint32_t n_ctx, uint32_t T, 
                 { &a->lmid, T * (size_t) hp->laurel_rank },         { &a->q, T * qd },
                 { &a->k, T * kvd },      { &a->v, T * kvd },        { &a->o, T * qd },
                 { &a->tmp, T * D },      { &a->al, T * D },         { &a->gate, T * fmax },
-                { &a->up, T * fmax },    { &a->scores, (size_t) n_parts * n_ctx },     { &a->coef, T * n * n },
+                { &a->up, T * fmax },    { &a->scores, (size_t) n_parts * page },     { &a->coef, T * n * n },
                 { &a->router, T * n },   { &a->pgate, T * (size_t) hp->n_embd_ple },
                 { &a->ple_row, LP },     { &a->rn, T * D },         { &a->rope, hp->head_dim },
                 { &a->cutoff, T },
@@ -328,7 +328,13 @@ static void laurel(const Gemma3nModel *m, const Gemma3nLayerWeights *lw, Activat
 /* Causal, and on sliding layers limited to the last `window` positions (the current one
  * included). The attention scale is 1: q and k are RMS-normalised instead. One (row, head) is a
  * unit of work; units are dealt out round-robin over the parts (later rows see more keys, so
- * contiguous ranges would leave the last part the longest), each part with its own scores. */
+ * contiguous ranges would leave the last part the longest).
+ *
+ * One pass over the keys with the softmax kept online: keys come a KV page's run at a time (rows
+ * kv_dim apart), their scores into a page-sized scratch; when a run raises the running maximum m,
+ * the output so far and the running sum l are scaled by exp(m_old - m_new); the run's weights
+ * exp(s - m) are added to l and its value rows, weighted, to the output, which is divided by l at
+ * the end. Memory does not grow with the context, and K and V are each read once. */
 typedef struct AttentionJob {
         const Gemma3nModel *m;
         uint32_t l;
@@ -344,10 +350,10 @@ static void attention_part(void *arg, uint32_t part, uint32_t n_parts) {
         const size_t Dh = hp->head_dim, H = hp->n_head, Hkv = hp->n_head_kv;
         const size_t qd = H * Dh, group = H / Hkv;
         const uint32_t src = hp->kv_source[j->l];
-        size_t n_ctx = 0;
+        size_t page = 0;
         for (uint32_t t = 0; t < a->T; t++)
-                n_ctx = MAX(n_ctx, (size_t) a->kv[t]->n_ctx);
-        float *scores = a->scores + (size_t) part * n_ctx;
+                page = MAX(page, (size_t) a->kv[t]->page_size);
+        float *scores = a->scores + (size_t) part * page;
 
         for (size_t unit = part; unit < (size_t) a->T * H; unit += n_parts) {
                 const uint32_t t = (uint32_t) (unit / H);
@@ -358,17 +364,34 @@ static void attention_part(void *arg, uint32_t part, uint32_t n_parts) {
                 const size_t n_keys = p - first + 1;
                 const float *qh = a->q + t * qd + h * Dh;
                 float *oh = a->o + t * qd + h * Dh;
-                for (size_t u = 0; u < n_keys; u++)
-                        j->dot(Dh, kv_cache_k(kv, src, first + (uint32_t) u) + g * Dh, qh, &scores[u]);
-                op_softmax(scores, n_keys);
-                /* value rows of one page lie kv_dim apart: one weighted sum per run in a page */
+                float m = -INFINITY, l = 0.0f;
                 memset(oh, 0, Dh * sizeof(float));
                 for (size_t u = 0; u < n_keys;) {
                         const uint32_t pos = first + (uint32_t) u;
                         const size_t run = MIN(n_keys - u, (size_t) (kv->page_size - pos % kv->page_size));
-                        j->axpy(Dh, kv_cache_v(kv, src, pos) + g * Dh, kv->kv_dim, scores + u, run, oh);
+                        const float *k0 = kv_cache_k(kv, src, pos) + g * Dh;
+                        float run_max = -INFINITY;
+                        for (size_t r = 0; r < run; r++) {
+                                j->dot(Dh, k0 + r * kv->kv_dim, qh, &scores[r]);
+                                run_max = MAX(run_max, scores[r]);
+                        }
+                        if (run_max > m) {
+                                const float rescale = expf(m - run_max);   /* 0 for the first run */
+                                for (size_t i = 0; i < Dh; i++)
+                                        oh[i] *= rescale;
+                                l *= rescale;
+                                m = run_max;
+                        }
+                        for (size_t r = 0; r < run; r++) {
+                                scores[r] = expf(scores[r] - m);
+                                l += scores[r];
+                        }
+                        j->axpy(Dh, kv_cache_v(kv, src, pos) + g * Dh, kv->kv_dim, scores, run, oh);
                         u += run;
                 }
+                const float inv = 1.0f / l;
+                for (size_t i = 0; i < Dh; i++)
+                        oh[i] *= inv;
         }
 }
 
@@ -645,17 +668,17 @@ static int forward_rows(const Gemma3nModel *m, CpuCompute *c, const Gemma3nSlice
                         bool skip_top, float *out, GemmaError *err) {
         const Gemma3nHParams *hp = &m->hp;
         Activations a = { .c = c, .pos = rows->pos, .kv = rows->kv };
-        uint32_t last_kv_layer = 0, n_keep = 0, n_ctx = 0;
+        uint32_t last_kv_layer = 0, n_keep = 0, page = 0;
 
         for (uint32_t l = 0; l < hp->n_layer; l++)
                 if (!slice->skip[l] && gemma3n_layer_owns_kv(hp, l))
                         last_kv_layer = l;
         for (uint32_t t = 0; t < rows->T; t++) {
                 n_keep += rows->keep[t];
-                n_ctx = MAX(n_ctx, rows->kv[t]->n_ctx);
+                page = MAX(page, rows->kv[t]->page_size);
         }
 
-        if (activations_alloc(m, n_ctx, rows->T, &a) < 0)
+        if (activations_alloc(m, page, rows->T, &a) < 0)
                 return gemma_error_set(err, -ENOMEM, "forward: out of memory for a batch of %u tokens", rows->T);
 
         embed_tokens(m, rows, &a);
