@@ -300,6 +300,21 @@ static inline void wr_u16(uint8_t *p, uint16_t v) {
         memcpy(p, &v, 2);
 }
 
+void act_q8_0_write_sums(void *dst, size_t n) {
+        const size_t nb = n / 32;
+        uint8_t *blocks = dst, *d = blocks + nb * 34, *sums = d + nb * 4;
+        for (size_t i = 0; i < nb; i++) {
+                const uint8_t *b = blocks + i * 34;
+                const float df = f16_to_f32(rd_u16(b));
+                int32_t s = 0;
+                for (int j = 0; j < 32; j++)
+                        s += (int8_t) b[2 + j];
+                s *= 8;
+                memcpy(d + 4 * i, &df, 4);
+                memcpy(sums + 4 * i, &s, 4);
+        }
+}
+
 void act_quantize_q8_0_ref(const float *x, void *dst, size_t n) {
         uint8_t *b = dst;
         for (size_t i = 0; i < n / 32; i++, b += 34, x += 32) {
@@ -307,6 +322,7 @@ void act_quantize_q8_0_ref(const float *x, void *dst, size_t n) {
                 wr_u16(b, f32_to_f16(quantize_block_i8(x, 32, q)));
                 memcpy(b + 2, q, 32);
         }
+        act_q8_0_write_sums(dst, n);
 }
 
 void act_quantize_q8_1_ref(const float *x, void *dst, size_t n) {

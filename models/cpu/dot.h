@@ -34,6 +34,9 @@ AXPY_ROWS_FN(axpy_rows_f32_ref);
 AXPY_ROWS_FN(axpy_rows_f32_avx2);
 
 ACT_QUANTIZE_FN(act_quantize_q8_0_ref);
+/* The per-block numbers q8_0 keeps after a token's blocks (kernels.h), from the blocks at dst:
+ * every q8_0 quantiser ends with it, so they all write the same bytes. */
+void act_q8_0_write_sums(void *dst, size_t n);
 ACT_QUANTIZE_FN(act_quantize_q8_1_ref);
 ACT_QUANTIZE_FN(act_quantize_q8_k_ref);
 

@@ -19,7 +19,7 @@
 
 typedef enum ActFormat {
         ACT_F32,        /* floats as given */
-        ACT_Q8_0,       /* blocks of 32: f16 d, int8 q[32] (34 bytes) */
+        ACT_Q8_0,       /* blocks of 32: f16 d, int8 q[32] (34 bytes); then per block f32 d, int32 8*sum(q) */
         ACT_Q8_1,       /* blocks of 32: f16 d, f16 s = d * sum(q), int8 q[32] (36 bytes) */
         ACT_Q8_K,       /* blocks of 256: f32 d, int8 q[256], int16 bsums[16] (292 bytes) */
         _ACT_FORMAT_MAX,
@@ -35,7 +35,12 @@ typedef enum ActFormat {
  *               is gained, and one rounding rule serves all three formats); bsums[j] is the
  *               sum of q over values 16j .. 16j+15.
  * q is never -128, which the SIMD kernels rely on (the sign trick: |w| times sign(w) * x). An
- * all-zero block has d = 0 and q = 0. */
+ * all-zero block has d = 0 and q = 0.
+ *
+ * q8_0 keeps two numbers per block after a token's nb blocks, so that a row kernel, called once
+ * per weight row against the same activations, does not redo work that depends on them alone:
+ * at byte nb * 34, nb floats d (the stored f16 d, converted exactly), then nb int32 8 * sum(q) (the
+ * offset of q4_0's unsigned nibbles). Kernels that do not need them ignore them. */
 
 /* *ret = sum_i W[i] * x[i] for i < n, n a multiple of the weight type's block size. w_row and
  * x_act may sit at any byte offset. */
@@ -71,6 +76,7 @@ typedef struct ActFormatInfo {
         const char *name;
         size_t block_elems;
         size_t block_bytes;
+        size_t sums_bytes;        /* per block, after all of a token's blocks (act_bytes()) */
         uint32_t cpu_features;    /* of the fastest quantiser available */
         ActQuantizeFn quantize;   /* NULL for ACT_F32 */
 } ActFormatInfo;
@@ -81,6 +87,12 @@ const DotKernel *dot_kernel_find(uint32_t weight_type, uint32_t features);
 
 /* Activation format info; the quantiser is the fastest allowed by `features`. */
 ActFormatInfo act_format_info(ActFormat f, uint32_t features);
+
+/* Bytes of one token's n values in the format: its blocks, then what the format keeps per block
+ * after them. */
+static inline size_t act_bytes(const ActFormatInfo *a, size_t n) {
+        return n / a->block_elems * (a->block_bytes + a->sums_bytes);
+}
 
 /* Every row of the table, for tests and benchmarks (n_rows set on return). */
 const DotKernel *dot_kernel_table(size_t *ret_n_rows);

@@ -142,7 +142,7 @@ void matmul(CpuCompute *c, const Tensor *w, size_t n_out, size_t n_in, const flo
         } else {
                 ActFormatInfo info = act_format_info(kernel->act, features);
                 assert(n_in % info.block_elems == 0);
-                job.act_stride = n_in / info.block_elems * info.block_bytes;
+                job.act_stride = act_bytes(&info, n_in);
                 size_t need = job.act_stride * n_tokens;
                 if (c) {
                         if (c->act_size < need) {

@@ -133,7 +133,7 @@ static int bench_type(uint32_t type, size_t n, const char *filter) {
         uint8_t *m = make_matrix(type, n, &w_bytes);
         float *x = malloc(n * sizeof(float)), *y = malloc(N_ROWS * sizeof(float));
         const ActFormatInfo a = act_format_info(scalar->act, have);
-        void *act = malloc(n / a.block_elems * a.block_bytes);
+        void *act = malloc(act_bytes(&a, n));
         if (!m || !x || !y || !act) {
                 fprintf(stderr, "out of memory for %s n=%zu\n", type_name(type), n);
                 free(m), free(x), free(y), free(act);
@@ -200,7 +200,7 @@ static double time_tokens(const DotKernel *k, bool tiled, const uint8_t *m, size
 static int bench_tiles(const DotKernel *k, size_t n) {
         const TypeTraits *tt = type_traits(k->weight_type);
         const ActFormatInfo a = act_format_info(k->act, cpu_features_get());
-        const size_t row_bytes = n / tt->block_elems * tt->block_bytes, act_stride = n / a.block_elems * a.block_bytes;
+        const size_t row_bytes = n / tt->block_elems * tt->block_bytes, act_stride = act_bytes(&a, n);
         size_t w_bytes;
         uint8_t *m = make_matrix(k->weight_type, n, &w_bytes);   /* N_ROWS rows; the first TILE_MATRIX_ROWS used */
         uint8_t *act = malloc(act_stride * TILE_TOKENS);

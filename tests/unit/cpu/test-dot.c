@@ -89,9 +89,9 @@ static size_t row_bytes(uint32_t type, size_t n) {
         return n / t->block_elems * t->block_bytes;
 }
 
-static size_t act_bytes(ActFormat f, size_t n) {
+static size_t act_size(ActFormat f, size_t n) {
         ActFormatInfo a = act_format_info(f, 0);
-        return n / a.block_elems * a.block_bytes;
+        return act_bytes(&a, n);
 }
 
 static const char *act_name(ActFormat f) {
@@ -246,7 +246,7 @@ static void check_row_on(const DotKernel *k, size_t n, size_t w_off, size_t x_of
         const TypeTraits *tt = type_traits(k->weight_type);
         const DotKernel *scalar = dot_kernel_find(k->weight_type, 0);
         const ActFormatInfo act = act_format_info(k->act, cpu_features_get());
-        const size_t w_bytes = row_bytes(k->weight_type, n), x_bytes = act_bytes(k->act, n);
+        const size_t w_bytes = row_bytes(k->weight_type, n), x_bytes = act_size(k->act, n);
         uint8_t *wbuf = xmalloc(w_bytes + w_off), *xbuf = xmalloc(x_bytes + x_off);
         float *x = xmalloc(n * sizeof(float)), *wf = xmalloc(n * sizeof(float)), *xq = xmalloc(n * sizeof(float));
         uint8_t *const wrow = wbuf + w_off, *const xact = xbuf + x_off;
@@ -352,7 +352,7 @@ static void test_dot_rows_zero_activations(void **state) {
                 if ((k->cpu_features & ~have) != 0)
                         continue;
                 const size_t n = 512;
-                uint8_t *w = xmalloc(row_bytes(k->weight_type, n)), *xa = xmalloc(act_bytes(k->act, n));
+                uint8_t *w = xmalloc(row_bytes(k->weight_type, n)), *xa = xmalloc(act_size(k->act, n));
                 float *x = calloc(n, sizeof(float)), got = NAN;
                 assert_non_null(x);
                 make_weights(k->weight_type, w, n, W_QUANTISED);
@@ -437,7 +437,7 @@ static void check_tile_on(const DotKernel *k, size_t n, size_t w_pad, size_t off
         size_t counts[24];
         const size_t n_counts = tile_token_counts(k, counts);
         const size_t rows = k->tile_rows, max_tokens = k->tile_tokens;
-        const size_t w_stride = row_bytes(k->weight_type, n) + w_pad, x_stride = act_bytes(k->act, n) + off + 5;
+        const size_t w_stride = row_bytes(k->weight_type, n) + w_pad, x_stride = act_size(k->act, n) + off + 5;
         const size_t ret_stride = rows + 3;
         uint8_t *wbuf = xmalloc(w_stride * rows + off), *xbuf = xmalloc(x_stride * max_tokens + off);
         float *got = xmalloc(ret_stride * (max_tokens + 1) * sizeof(float));
@@ -796,6 +796,15 @@ static void check_quantized(ActFormat f, const float *x, const uint8_t *q) {
                 if (amax == 0.0f)
                         for (size_t j = 0; j < a.block_bytes; j++)
                                 assert_int_equal(blk[j], 0);
+                if (f == ACT_Q8_0) {   /* after the blocks: d as a float, 8 * sum(q) (kernels.h) */
+                        const uint8_t *tail = q + QN / 32 * 34;
+                        float df;
+                        int32_t s8;
+                        memcpy(&df, tail + 4 * b, 4);
+                        memcpy(&s8, tail + QN / 32 * 4 + 4 * b, 4);
+                        assert_true(df == rd_f16(blk));
+                        assert_int_equal(s8, 8 * sum);
+                }
         }
 }
 
@@ -804,7 +813,7 @@ static void test_act_quantize_matches_scalar(void **state) {
         float *x = xmalloc(QN * sizeof(float));
         for (int f = ACT_Q8_0; f < _ACT_FORMAT_MAX; f++) {
                 const ActFormatInfo scalar = act_format_info((ActFormat) f, 0), fast = act_format_info((ActFormat) f, have);
-                const size_t bytes = QN / scalar.block_elems * scalar.block_bytes;
+                const size_t bytes = act_bytes(&scalar, QN);
                 uint8_t *qs = xmalloc(bytes), *qf = xmalloc(bytes + 3);
                 char feat[64];
                 cpu_features_describe(fast.cpu_features, feat, sizeof(feat));
