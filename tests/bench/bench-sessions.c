@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "engine/engine.h"
+#include "request.h"
 
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 
@@ -72,6 +73,12 @@ static void submit(Engine *e, uint64_t id, const int32_t *ids, size_t n, uint32_
                 .release_after = true,
                 .cache_key = key,
         };
+        /* what gemmad samples with for a client that sets no options */
+        job.turn.sampling.temperature = (float) REQUEST_DEFAULT_TEMPERATURE;
+        job.turn.sampling.top_k = REQUEST_DEFAULT_TOP_K;
+        job.turn.sampling.top_p = (float) REQUEST_DEFAULT_TOP_P;
+        job.turn.sampling.min_p = (float) REQUEST_DEFAULT_MIN_P;
+        job.turn.sampling.repeat_penalty = (float) REQUEST_DEFAULT_REPEAT_PENALTY;
         job.turn.sampling.seed = id;
         memcpy(job.tokens, ids, n * sizeof(int32_t));
         if (engine_submit(e, &job, &err) < 0) {
