@@ -369,27 +369,59 @@ static inline __m256 load_f16_strided8(const uint8_t *p, size_t stride) {
                 *ret = s + hsum_ps(tail);                                                                     \
         }
 
+/* The f16 scales of blocks 0 2 4 6 1 3 5 7 at p, stride bytes apart. */
+static inline __m256 load_f16_paired8(const uint8_t *p, size_t stride) {
+        __m128i v = _mm_cvtsi32_si128(rd_u16(p));
+        v = _mm_insert_epi16(v, rd_u16(p + 2 * stride), 1);
+        v = _mm_insert_epi16(v, rd_u16(p + 4 * stride), 2);
+        v = _mm_insert_epi16(v, rd_u16(p + 6 * stride), 3);
+        v = _mm_insert_epi16(v, rd_u16(p + 1 * stride), 4);
+        v = _mm_insert_epi16(v, rd_u16(p + 3 * stride), 5);
+        v = _mm_insert_epi16(v, rd_u16(p + 5 * stride), 6);
+        v = _mm_insert_epi16(v, rd_u16(p + 7 * stride), 7);
+        return _mm256_cvtph_ps(v);
+}
+
 /* q4_0 reads what q8_0 activations keep after their blocks (kernels.h): the eight blocks' d as
- * floats in one load instead of eight, and their 8 * sum(q) to take from the exact integer sums
- * at once instead of a second maddubs per block. Per lane, at most 16 products of a nibble (up to
- * 15) and an int8 are added in int16: 16 * 15 * 127 < 32768. The integer sums and every float
- * operation are DOT_BLOCKS32's, so the result is the same bits (and the tiles' too); the blocks
- * left over go as there. */
+ * floats in one load instead of eight, their 8 * sum(q) to take from the exact integer sums at
+ * once instead of a second maddubs per block, and their q paired, so that two blocks' packed
+ * nibbles (block A's 16 bytes below block B's) give two vectors with no shuffle, low nibbles
+ * [A 0..15 | B 0..15] and high ones [A 16..31 | B 16..31], against the pairs' q in the same order.
+ * A pair's low and high products add into one vector (A's pair sums in its low half, B's in the
+ * high), and eight blocks reduce with three hadds instead of seven; lanes end up as blocks
+ * 0 2 4 6 | 1 3 5 7, so d and the sums are loaded in that order too and the accumulator is put back
+ * in block order before its sum. In int16 a lane holds at most 16 products of a nibble (up to 15)
+ * and an int8: 16 * 15 * 127 < 32768. Integer sums and every float operation of a block are
+ * DOT_BLOCKS32's, each in its own lane, so the result is the same bits (and the tiles' too); the
+ * blocks left over go as there. */
+static inline __m256i permute_blocks(__m256i v) {
+        return _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
+}
+
 void dot_q4_0_avx2(size_t n, const void *w, const void *x, float *ret) {
         const uint8_t *wb = w, *xb = x;
         const size_t nb = n / 32;
-        const uint8_t *dx = xb + nb * 34, *sums = dx + nb * 4;
+        const uint8_t *dx = xb + nb * 34, *sums = dx + nb * 4, *paired = sums + nb * 4;
+        const __m256i low4 = _mm256_set1_epi8(0x0f), one = _mm256_set1_epi16(1);
         __m256 acc = _mm256_setzero_ps();
         size_t b = 0;
         for (; b + 8 <= nb; b += 8, wb += 8 * 18, xb += 8 * 34) {
-                __m256i p[8];
-                for (int k = 0; k < 8; k++)
-                        p[k] = _mm256_maddubs_epi16(q4_0_w(wb + k * 18), load256(xb + k * 34 + 2));
-                const __m256i isum = _mm256_sub_epi32(reduce8_i16(p), load256(sums + 4 * b));
-                const __m256 d = _mm256_mul_ps(load_f16_strided8(wb, 18), _mm256_loadu_ps((const float *) (dx + 4 * b)));
+                const uint8_t *xp = paired + b * 32;
+                __m256i p[4];
+                for (int j = 0; j < 4; j++) {
+                        const __m256i q = _mm256_set_m128i(load128(wb + 18 * (2 * j + 1) + 2), load128(wb + 18 * (2 * j) + 2));
+                        p[j] = _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(q, low4), load256(xp + 64 * j)),
+                                                _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4),
+                                                                     load256(xp + 64 * j + 32)));
+                }
+                const __m256i h = _mm256_hadd_epi16(_mm256_hadd_epi16(p[0], p[1]), _mm256_hadd_epi16(p[2], p[3]));
+                const __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(h, one), permute_blocks(load256(sums + 4 * b)));
+                const __m256 d = _mm256_mul_ps(load_f16_paired8(wb, 18),
+                                               _mm256_castsi256_ps(permute_blocks(load256(dx + 4 * b))));
                 acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(isum), acc);
         }
-        float s = hsum_ps(_mm256_add_ps(acc, _mm256_setzero_ps()));
+        const __m256i block_order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+        float s = hsum_ps(_mm256_add_ps(_mm256_permutevar8x32_ps(acc, block_order), _mm256_setzero_ps()));
         __m256 tail = _mm256_setzero_ps();
         for (; b < nb; b++, wb += 18, xb += 34) {
                 const __m256i i32 = _mm256_madd_epi16(q4_0_wx(q4_0_w(wb), xb), _mm256_set1_epi16(1));
@@ -397,6 +429,7 @@ void dot_q4_0_avx2(size_t n, const void *w, const void *x, float *ret) {
         }
         *ret = s + hsum_ps(tail);
 }
+
 DOT_BLOCKS32(dot_q5_0_avx2, q5_0_w, signed_wx, reduce8_i16, 22, 34, 0)
 /* q8_0 takes the eight blocks' activation d as floats from after the blocks (kernels.h): one load
  * instead of eight. Otherwise DOT_BLOCKS32, the same bits. */
@@ -542,18 +575,6 @@ DOT_TILE_BLOCKS32(dot_tile_q8_0_avx2, TILE_ROWS_Q8_0, q8_0_w, signed_wx, reduce8
  * 16 * 15 * 127 < 32768. The 8 * sum(x) taken back for the nibbles' offset (at most 16 * 8 * 127)
  * goes through the same hadds once per token; the difference, the true sum, fits as well. */
 
-/* The f16 scales of blocks 0 2 4 6 1 3 5 7 at p, stride bytes apart. */
-static inline __m256 load_f16_paired8(const uint8_t *p, size_t stride) {
-        __m128i v = _mm_cvtsi32_si128(rd_u16(p));
-        v = _mm_insert_epi16(v, rd_u16(p + 2 * stride), 1);
-        v = _mm_insert_epi16(v, rd_u16(p + 4 * stride), 2);
-        v = _mm_insert_epi16(v, rd_u16(p + 6 * stride), 3);
-        v = _mm_insert_epi16(v, rd_u16(p + 1 * stride), 4);
-        v = _mm_insert_epi16(v, rd_u16(p + 3 * stride), 5);
-        v = _mm_insert_epi16(v, rd_u16(p + 5 * stride), 6);
-        v = _mm_insert_epi16(v, rd_u16(p + 7 * stride), 7);
-        return _mm256_cvtph_ps(v);
-}
 
 /* Four pairs' int16 sums -> int32 block sums in lanes 0 2 4 6 | 1 3 5 7 (minus the offset's). */
 static inline __m256i reduce_pairs(const __m256i p[4], __m256i offset) {

@@ -313,6 +313,16 @@ void act_q8_0_write_sums(void *dst, size_t n) {
                 memcpy(d + 4 * i, &df, 4);
                 memcpy(sums + 4 * i, &s, 4);
         }
+        uint8_t *paired = sums + nb * 4;
+        for (size_t g = 0; g + 8 <= nb; g += 8)
+                for (size_t j = 0; j < 4; j++) {
+                        const uint8_t *a = blocks + (g + 2 * j) * 34 + 2, *b = a + 34;
+                        uint8_t *out = paired + g * 32 + 64 * j;
+                        memcpy(out, a, 16);
+                        memcpy(out + 16, b, 16);
+                        memcpy(out + 32, a + 16, 16);
+                        memcpy(out + 48, b + 16, 16);
+                }
 }
 
 void act_quantize_q8_0_ref(const float *x, void *dst, size_t n) {

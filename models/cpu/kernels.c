@@ -81,7 +81,7 @@ static const ActQuantizer quantizers[] = {
 
 static const ActFormatInfo formats[_ACT_FORMAT_MAX] = {
         [ACT_F32] = { .name = "f32", .block_elems = 1, .block_bytes = 4 },
-        [ACT_Q8_0] = { .name = "q8_0", .block_elems = 32, .block_bytes = 34, .sums_bytes = 8 },
+        [ACT_Q8_0] = { .name = "q8_0", .block_elems = 32, .block_bytes = 34, .sums_bytes = 8 + 32 },
         [ACT_Q8_1] = { .name = "q8_1", .block_elems = 32, .block_bytes = 36 },
         [ACT_Q8_K] = { .name = "q8_k", .block_elems = 256, .block_bytes = 292 },
 };

@@ -19,7 +19,8 @@
 
 typedef enum ActFormat {
         ACT_F32,        /* floats as given */
-        ACT_Q8_0,       /* blocks of 32: f16 d, int8 q[32] (34 bytes); then per block f32 d, int32 8*sum(q) */
+        ACT_Q8_0,       /* blocks of 32: f16 d, int8 q[32] (34 bytes); then per block f32 d, int32 8*sum(q),
+                           and q paired by blocks (see below) */
         ACT_Q8_1,       /* blocks of 32: f16 d, f16 s = d * sum(q), int8 q[32] (36 bytes) */
         ACT_Q8_K,       /* blocks of 256: f32 d, int8 q[256], int16 bsums[16] (292 bytes) */
         _ACT_FORMAT_MAX,
@@ -37,10 +38,12 @@ typedef enum ActFormat {
  * q is never -128, which the SIMD kernels rely on (the sign trick: |w| times sign(w) * x). An
  * all-zero block has d = 0 and q = 0.
  *
- * q8_0 keeps two numbers per block after a token's nb blocks, so that a row kernel, called once
- * per weight row against the same activations, does not redo work that depends on them alone:
- * at byte nb * 34, nb floats d (the stored f16 d, converted exactly), then nb int32 8 * sum(q) (the
- * offset of q4_0's unsigned nibbles). Kernels that do not need them ignore them. */
+ * q8_0 keeps more after a token's nb blocks, so that a row kernel, called once per weight row
+ * against the same activations, does not redo work that depends on them alone: at byte nb * 34,
+ * nb floats d (the stored f16 d, converted exactly), then nb int32 8 * sum(q) (the offset of
+ * q4_0's unsigned nibbles), then for each whole group of eight blocks their q in pairs (blocks
+ * 2j, 2j+1: values 0..15 of both, then 16..31 of both; 256 bytes), the order in which q4_0's packed
+ * nibbles unpack without a shuffle. Kernels that do not need them ignore them. */
 
 /* *ret = sum_i W[i] * x[i] for i < n, n a multiple of the weight type's block size. w_row and
  * x_act may sit at any byte offset. */
