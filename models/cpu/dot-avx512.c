@@ -12,9 +12,10 @@
  * tokens: the transpose is paid once for all of them. The weights are the unsigned side:
  *   q4_0: the stored nibble q (0..15), whose value is q - 8;
  *   q8_0: w + 128 (w ^ 0x80), for the signed w;
- * the offset this adds, 8 * sum(x) or 128 * sum(x) over the block, is the same for every row: it is
- * computed once per token and block, and a block's lane sums start from its negative. Integer sums
- * are exact however they are taken (at most 32 * 255 * 127 plus the offset: far inside an int32).
+ * the offset this adds, 8 * sum(x) or 128 * sum(x) over the block, is the same for every row: the
+ * activations carry 8 * sum(x) after their blocks (kernels.h), and a block's lane sums start from
+ * the offset's negative. Integer sums are exact however they are taken (at most 32 * 255 * 127 plus
+ * the offset: far inside an int32). The activations' scales come from there too, as floats.
  *
  * The float operations are dot_q4_0_avx2's / dot_q8_0_avx2's (DOT_BLOCKS32 in dot-avx2.c), per
  * (row, token), in their order; only the lane that holds them differs. Per group of eight blocks:
@@ -24,10 +25,13 @@
  * AVX2 kernel's madd lanes have it, and the result is s + (the tail summed in the same pairing).
  * Built with -ffp-contract=off: every FMA here is written out.
  *
- * Measured on Zen 4 (512-bit operations in two halves), rows of 2048 in cache, against the AVX2
- * tiles: 1.4x (q4_0) and 1.7x (q8_0) at two tokens, 1.8x and 2.1x at four, 2.5x and 3.3x at 32.
- * Per token and block the 16 rows take eight vpdpbusd and three float operations (about ten cycles
- * at best); the transposes, and each token's block sums, are most of the rest. */
+ * Measured on Zen 4 (512-bit operations in two halves), matmul on two threads over 8192 x 2048
+ * weights (bench-dot --matmul), against the AVX2 tiles: 1.45x (q4_0) and 1.7x (q8_0) at two tokens,
+ * 2.0x and 2.3x at four, 2.8x and 3.6x at 16 and 64. Per token and block the 16 rows take eight
+ * vpdpbusd and three float operations (about ten cycles at best); the transposes are most of the
+ * rest. Taking each token's offsets and scales from after its blocks, rather than summing its
+ * quants and converting its f16 scales here, measured 1.02-1.06x at two tokens and 1.03-1.14x
+ * from four on (both shapes, both types). */
 #include <assert.h>
 #include <immintrin.h>
 #include <stdint.h>
@@ -67,19 +71,6 @@ static inline __m128i load128(const uint8_t *p) {
 
 static inline __m256i load256(const uint8_t *p) {
         return _mm256_loadu_si256((const __m256i_u *) p);
-}
-
-/* The f16 at p, p + stride, ... p + 7 * stride as eight floats. */
-static inline __m256 load_f16_strided8(const uint8_t *p, size_t stride) {
-        __m128i v = _mm_cvtsi32_si128(rd_u16(p));
-        v = _mm_insert_epi16(v, rd_u16(p + 1 * stride), 1);
-        v = _mm_insert_epi16(v, rd_u16(p + 2 * stride), 2);
-        v = _mm_insert_epi16(v, rd_u16(p + 3 * stride), 3);
-        v = _mm_insert_epi16(v, rd_u16(p + 4 * stride), 4);
-        v = _mm_insert_epi16(v, rd_u16(p + 5 * stride), 5);
-        v = _mm_insert_epi16(v, rd_u16(p + 6 * stride), 6);
-        v = _mm_insert_epi16(v, rd_u16(p + 7 * stride), 7);
-        return _mm256_cvtph_ps(v);
 }
 
 /* As the AVX2 tiles: while a tile goes, ask for the same columns of the next tile's rows (w_next,
@@ -169,28 +160,13 @@ static inline void pack_q8_0(const uint8_t *wb, size_t w_stride, __m512i p[8], _
 
 /* ---- the activations ----------------------------------------------------------------------- */
 
-/* One token's eight q8_0 blocks at xb: off[k] = -(sum of block k's quants) << shift, the offset the
- * unsigned weights add taken back (shift 3 for q4_0's 8, 7 for q8_0's 128), and dx[k] the scale. */
-static inline void x_group(const uint8_t *xb, int shift, int32_t off[8], float dx[8]) {
-        const __m512i ones = _mm512_set1_epi8(1);
-        __m512i a[4];
-        for (int i = 0; i < 4; i++) {   /* blocks 2i and 2i+1: eight partial sums each */
-                const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(load256(xb + 34 * (2 * i) + 2)),
-                                                     load256(xb + 34 * (2 * i + 1) + 2), 1);
-                a[i] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, q);
-        }
-        /* per 128-bit lane L: c = the sums of a[0..3]'s lane L; lanes 0, 1 belong to the even blocks,
-         * lanes 2, 3 to the odd ones */
-        const __m512i b0 = _mm512_add_epi32(_mm512_unpacklo_epi32(a[0], a[1]), _mm512_unpackhi_epi32(a[0], a[1]));
-        const __m512i b1 = _mm512_add_epi32(_mm512_unpacklo_epi32(a[2], a[3]), _mm512_unpackhi_epi32(a[2], a[3]));
-        const __m512i c = _mm512_add_epi32(_mm512_unpacklo_epi64(b0, b1), _mm512_unpackhi_epi64(b0, b1));
-        const __m512i e = _mm512_add_epi32(c, _mm512_shuffle_i32x4(c, c, _MM_SHUFFLE(2, 3, 0, 1)));
-        /* lane 0 holds blocks 0 2 4 6, lane 2 blocks 1 3 5 7 */
-        const __m512i order = _mm512_setr_epi32(0, 8, 1, 9, 2, 10, 3, 11, 0, 0, 0, 0, 0, 0, 0, 0);
-        const __m512i s = _mm512_permutexvar_epi32(order, e);
-        const __m512i o = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_sll_epi32(s, _mm_cvtsi32_si128(shift)));
-        _mm256_storeu_si256((__m256i_u *) off, _mm512_castsi512_si256(o));
-        _mm256_storeu_ps(dx, load_f16_strided8(xb, 34));
+/* One token's eight q8_0 blocks from what the activations keep after their blocks (kernels.h): xd
+ * the blocks' d as floats, xs their 8 * sum(q). off[k] = -(8 * sum(q)) << shift, the offset the
+ * unsigned weights add taken back (shift 0 for q4_0's 8, 4 for q8_0's 128), and dx[k] the scale. */
+static inline void x_group(const uint8_t *xd, const uint8_t *xs, int shift, int32_t off[8], float dx[8]) {
+        const __m256i s = _mm256_sll_epi32(load256(xs), _mm_cvtsi32_si128(shift));
+        _mm256_storeu_si256((__m256i_u *) off, _mm256_sub_epi32(_mm256_setzero_si256(), s));
+        _mm256_storeu_ps(dx, _mm256_loadu_ps((const float *) xd));
 }
 
 /* ---- the tile -------------------------------------------------------------------------------- */
@@ -203,15 +179,16 @@ static inline __m512 sum8(const __m512 v[8]) {
 
 typedef void (*PackFn)(const uint8_t *wb, size_t w_stride, __m512i p[8], __m512 *dw);
 
-/* The tile for a weight type of w_bytes per block, its pack function and its offset's shift. Per
- * group of eight blocks: each token's offsets and scales, then block by block the transpose and
- * every token against it. The accumulators of all the call's tokens (16 KiB for 32) stay in L1. */
+/* The tile for a weight type of w_bytes per block, its pack function, and the shift that makes
+ * 8 * sum(x) its offset (0 for q4_0, 4 for q8_0: 16 * 8 = 128). Per group of eight blocks: each
+ * token's offsets and scales, then block by block the transpose and every token against it. The
+ * accumulators of all the call's tokens (16 KiB for 32) stay in L1. */
 static inline __attribute__((always_inline)) void tile_vnni(size_t n, const uint8_t *w, size_t w_stride,
                                                             const uint8_t *w_next, const uint8_t *x,
                                                             size_t x_stride, size_t n_tokens, float *ret,
                                                             size_t ret_stride, size_t w_bytes, PackFn pack,
                                                             int shift) {
-        const size_t nb = n / 32;
+        const size_t nb = n / 32, sums_at = 34 * nb;   /* a token's f32 d, then its 8 * sum(q) */
         __m512 acc[MAX_TOKENS][8];
         int32_t off[MAX_TOKENS][8];
         float dx[MAX_TOKENS][8];
@@ -222,8 +199,10 @@ static inline __attribute__((always_inline)) void tile_vnni(size_t n, const uint
         size_t b = 0;
         for (; b + 8 <= nb; b += 8) {
                 prefetch_span(w_next, w_stride, b * w_bytes, 8 * w_bytes);
-                for (size_t t = 0; t < n_tokens; t++)
-                        x_group(x + t * x_stride + 34 * b, shift, off[t], dx[t]);
+                for (size_t t = 0; t < n_tokens; t++) {
+                        const uint8_t *xd = x + t * x_stride + sums_at + 4 * b;
+                        x_group(xd, xd + 4 * nb, shift, off[t], dx[t]);
+                }
                 for (int k = 0; k < 8; k++) {
                         const uint8_t *xq = x + 34 * (b + k) + 2;   /* token 0's quants of block b + k */
                         __m512i p[8];
@@ -271,7 +250,7 @@ static inline __attribute__((always_inline)) void tile_vnni(size_t n, const uint
         }
         /* the blocks left over, one at a time: lane sums of four values each, without the offset of
          * the four activations (the same for every row) */
-        const __m512i offset_bytes = _mm512_set1_epi8((char) (1 << shift)), zero = _mm512_setzero_si512();
+        const __m512i offset_bytes = _mm512_set1_epi8((char) (8 << shift)), zero = _mm512_setzero_si512();
         for (; b < nb; b++) {
                 __m512i p[8];
                 __m512 dw;
@@ -307,7 +286,7 @@ void dot_tile_q4_0_vnni(size_t n, const void *w, size_t w_stride, const void *w_
                 tile_by_avx2(dot_tile_q4_0_avx2, TILE_ROWS_Q4_0, n, w, w_stride, w_next, x, x_stride, n_tokens, ret,
                              ret_stride);
         else
-                tile_vnni(n, w, w_stride, w_next, x, x_stride, n_tokens, ret, ret_stride, 18, pack_q4_0, 3);
+                tile_vnni(n, w, w_stride, w_next, x, x_stride, n_tokens, ret, ret_stride, 18, pack_q4_0, 0);
 }
 
 void dot_tile_q8_0_vnni(size_t n, const void *w, size_t w_stride, const void *w_next, const void *x, size_t x_stride,
@@ -316,5 +295,5 @@ void dot_tile_q8_0_vnni(size_t n, const void *w, size_t w_stride, const void *w_
                 tile_by_avx2(dot_tile_q8_0_avx2, TILE_ROWS_Q8_0, n, w, w_stride, w_next, x, x_stride, n_tokens, ret,
                              ret_stride);
         else
-                tile_vnni(n, w, w_stride, w_next, x, x_stride, n_tokens, ret, ret_stride, 34, pack_q8_0, 7);
+                tile_vnni(n, w, w_stride, w_next, x, x_stride, n_tokens, ret, ret_stride, 34, pack_q8_0, 4);
 }
