@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "dot.h"
+#include "simd-x86.h"
 
 static inline float rd_f16(const uint8_t *p) {
         uint16_t h;
@@ -31,14 +32,6 @@ static inline float rd_f32(const uint8_t *p) {
         float v;
         memcpy(&v, p, 4);
         return v;
-}
-
-static inline __m256i load256(const uint8_t *p) {
-        return _mm256_loadu_si256((const __m256i_u *) p);
-}
-
-static inline __m128i load128(const uint8_t *p) {
-        return _mm_loadu_si128((const __m128i_u *) p);
 }
 
 static inline float hsum_ps(__m256 v) {
@@ -321,23 +314,24 @@ static inline __m256i reduce8_i32(const __m256i p[8]) {
         return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
 }
 
-static inline uint16_t rd_u16(const uint8_t *p) {
-        uint16_t v;
-        memcpy(&v, p, 2);
-        return v;
+/* The f16 at p + order[k] * stride (k = 0..7) as eight floats, lane k for order[k]. */
+static inline __attribute__((always_inline)) __m256 load_f16_lanes8(const uint8_t *p, size_t stride,
+                                                                     const int order[8]) {
+        __m128i v = _mm_cvtsi32_si128(rd_u16(p + order[0] * stride));
+        v = _mm_insert_epi16(v, rd_u16(p + order[1] * stride), 1);
+        v = _mm_insert_epi16(v, rd_u16(p + order[2] * stride), 2);
+        v = _mm_insert_epi16(v, rd_u16(p + order[3] * stride), 3);
+        v = _mm_insert_epi16(v, rd_u16(p + order[4] * stride), 4);
+        v = _mm_insert_epi16(v, rd_u16(p + order[5] * stride), 5);
+        v = _mm_insert_epi16(v, rd_u16(p + order[6] * stride), 6);
+        v = _mm_insert_epi16(v, rd_u16(p + order[7] * stride), 7);
+        return _mm256_cvtph_ps(v);
 }
 
 /* The f16 at p, p + stride, ... p + 7 * stride as eight floats. */
 static inline __m256 load_f16_strided8(const uint8_t *p, size_t stride) {
-        __m128i v = _mm_cvtsi32_si128(rd_u16(p));
-        v = _mm_insert_epi16(v, rd_u16(p + 1 * stride), 1);
-        v = _mm_insert_epi16(v, rd_u16(p + 2 * stride), 2);
-        v = _mm_insert_epi16(v, rd_u16(p + 3 * stride), 3);
-        v = _mm_insert_epi16(v, rd_u16(p + 4 * stride), 4);
-        v = _mm_insert_epi16(v, rd_u16(p + 5 * stride), 5);
-        v = _mm_insert_epi16(v, rd_u16(p + 6 * stride), 6);
-        v = _mm_insert_epi16(v, rd_u16(p + 7 * stride), 7);
-        return _mm256_cvtph_ps(v);
+        static const int in_order[8] = { 0, 1, 2, 3, 4, 5, 6, 7 };
+        return load_f16_lanes8(p, stride, in_order);
 }
 
 /* sum_b dw*dx * sum(qw*qx) (+ mw * sx for the q8_1 pairs, with_min). */
@@ -371,15 +365,8 @@ static inline __m256 load_f16_strided8(const uint8_t *p, size_t stride) {
 
 /* The f16 scales of blocks 0 2 4 6 1 3 5 7 at p, stride bytes apart. */
 static inline __m256 load_f16_paired8(const uint8_t *p, size_t stride) {
-        __m128i v = _mm_cvtsi32_si128(rd_u16(p));
-        v = _mm_insert_epi16(v, rd_u16(p + 2 * stride), 1);
-        v = _mm_insert_epi16(v, rd_u16(p + 4 * stride), 2);
-        v = _mm_insert_epi16(v, rd_u16(p + 6 * stride), 3);
-        v = _mm_insert_epi16(v, rd_u16(p + 1 * stride), 4);
-        v = _mm_insert_epi16(v, rd_u16(p + 3 * stride), 5);
-        v = _mm_insert_epi16(v, rd_u16(p + 5 * stride), 6);
-        v = _mm_insert_epi16(v, rd_u16(p + 7 * stride), 7);
-        return _mm256_cvtph_ps(v);
+        static const int paired[8] = { 0, 2, 4, 6, 1, 3, 5, 7 };
+        return load_f16_lanes8(p, stride, paired);
 }
 
 /* q4_0 reads what q8_0 activations keep after their blocks (kernels.h): the eight blocks' d as

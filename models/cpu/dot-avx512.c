@@ -38,6 +38,7 @@
 #include <string.h>
 
 #include "dot.h"
+#include "simd-x86.h"
 #include "kernels.h"
 
 #define ROWS TILE_ROWS_VNNI
@@ -52,26 +53,6 @@ static_assert(ROWS == 16, "the rows are the 16 int32 lanes of a zmm register");
 
 static_assert(ROWS % TILE_ROWS_Q4_0 == 0 && ROWS % TILE_ROWS_Q8_0 == 0, "the AVX2 tiles must cover the rows");
 static_assert(MIN_TOKENS - 1 <= TILE_TOKENS_BLOCKS32, "the AVX2 tiles must take the tokens");
-
-static inline uint16_t rd_u16(const uint8_t *p) {
-        uint16_t v;
-        memcpy(&v, p, 2);
-        return v;
-}
-
-static inline int32_t rd_i32(const uint8_t *p) {
-        int32_t v;
-        memcpy(&v, p, 4);
-        return v;
-}
-
-static inline __m128i load128(const uint8_t *p) {
-        return _mm_loadu_si128((const __m128i_u *) p);
-}
-
-static inline __m256i load256(const uint8_t *p) {
-        return _mm256_loadu_si256((const __m256i_u *) p);
-}
 
 /* As the AVX2 tiles: while a tile goes, ask for the same columns of the next tile's rows (w_next,
  * NULL for none), bytes [off, off + len) of each, into L2. */
