@@ -146,6 +146,38 @@ AXPY_ROWS_FN(axpy_rows_f32_avx2) {
         }
 }
 
+/* exp in eight lanes, the classic single-precision way: x = n ln2 + r with |r| <= ln2 / 2 (ln2 in
+ * two parts, so n ln2 is exact enough), e^r by a degree-7 polynomial (relative error about 1e-7),
+ * times 2^n built in the exponent bits. The clamp keeps 2^n a normal float; min/max take x as their
+ * second operand, which is what they return for a NaN, so NaN goes through. */
+static inline __m256 exp8(__m256 x) {
+        x = _mm256_max_ps(_mm256_set1_ps(-88.3762626647949f), _mm256_min_ps(_mm256_set1_ps(88.3762626647949f), x));
+        const __m256 n = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
+        __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+        r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+        __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+        p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+        const __m256i pow2n = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+        return _mm256_mul_ps(p, _mm256_castsi256_ps(pow2n));
+}
+
+void exp_f32_avx2(float *x, size_t n) {
+        size_t i = 0;
+        for (; i + 8 <= n; i += 8)
+                _mm256_storeu_ps(x + i, exp8(_mm256_loadu_ps(x + i)));
+        if (i < n) {
+                float t[8] = { 0 };
+                memcpy(t, x + i, (n - i) * sizeof(float));
+                _mm256_storeu_ps(t, exp8(_mm256_loadu_ps(t)));
+                memcpy(x + i, t, (n - i) * sizeof(float));
+        }
+}
+
 /* A tile reads its rows in step, a few blocks of each in turn, which the hardware prefetchers do
  * not follow the way they follow one row read through: from DRAM that cost up to half the rate.
  * So as a tile goes it asks for the same columns of the next tile's rows (w_next: the first of

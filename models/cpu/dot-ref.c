@@ -372,3 +372,11 @@ AXPY_ROWS_FN(axpy_rows_f32_ref) {
                 for (size_t i = 0; i < n; i++)
                         out[i] += w[u] * x[u * stride + i];
 }
+
+/* ---- exp over a vector ---------------------------------------------------------------------- */
+
+void exp_f32_ref(float *x, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (!isnan(x[i]))   /* fmaxf/fminf would turn a NaN into the bound */
+                        x[i] = expf(fminf(fmaxf(x[i], -88.3762626647949f), 88.3762626647949f));
+}

@@ -33,6 +33,12 @@ DOT_FN(dot_q8_k_ref);    /* x q8_k */
 AXPY_ROWS_FN(axpy_rows_f32_ref);
 AXPY_ROWS_FN(axpy_rows_f32_avx2);
 
+/* x[i] = exp(x[i]) for i < n in place: expf itself (ref), or a vector form within a few ulp of it
+ * (avx2). NaN stays NaN; arguments beyond about +-88.4 give the value at that bound (a huge finite
+ * number, or 0). */
+void exp_f32_ref(float *x, size_t n);
+void exp_f32_avx2(float *x, size_t n);
+
 ACT_QUANTIZE_FN(act_quantize_q8_0_ref);
 /* The per-block numbers q8_0 keeps after a token's blocks (kernels.h), from the blocks at dst:
  * every q8_0 quantiser ends with it, so they all write the same bytes. */

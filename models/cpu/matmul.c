@@ -72,6 +72,15 @@ F32AxpyRowsFn cpu_axpy_rows_f32(const CpuCompute *c) {
         return axpy_rows_f32_ref;
 }
 
+F32ExpFn cpu_exp_f32(const CpuCompute *c) {
+#if GEMMAD_HAVE_AVX2
+        const uint32_t avx2 = CPU_FEATURE_AVX2 | CPU_FEATURE_FMA | CPU_FEATURE_F16C;
+        if (((c ? c->features : cpu_features_get()) & avx2) == avx2)
+                return exp_f32_avx2;
+#endif
+        return exp_f32_ref;
+}
+
 typedef struct MatmulJob {
         const DotKernel *kernel;
         const Tensor *w;

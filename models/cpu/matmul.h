@@ -52,6 +52,11 @@ F32DotFn cpu_dot_f32(const CpuCompute *c);
 typedef void (*F32AxpyRowsFn)(size_t n, const float *x, size_t stride, const float *w, size_t n_rows, float *out);
 F32AxpyRowsFn cpu_axpy_rows_f32(const CpuCompute *c);
 
+/* x[i] = exp(x[i]) in place, with the fastest kernel the CPU features of c allow (dot.h says how
+ * close to expf; NaN stays NaN, arguments are clamped to about +-88.4). */
+typedef void (*F32ExpFn)(float *x, size_t n);
+F32ExpFn cpu_exp_f32(const CpuCompute *c);
+
 /* The kernel matmul() uses for a weight type with the given features, for logs and benchmarks. */
 const char *matmul_kernel_name(uint32_t type, uint32_t features);
 

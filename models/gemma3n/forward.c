@@ -446,25 +446,37 @@ typedef struct FfnActivation {
         const float *cutoff;   /* [T] per-row Gaussian top-k cutoffs, or NULL: no sparsity */
         size_t F;
         uint32_t T;
+        F32ExpFn exp;
 } FfnActivation;
 
+/* gelu(x) = x / (1 + exp(-2 sqrt(2/pi) (x + 0.044715 x^3))) (op_gelu_tanh's form), the exps a
+ * chunk at a time through the vector kernel. */
 static void ffn_activate_part(void *arg, uint32_t part, uint32_t n_parts) {
         const FfnActivation *j = arg;
+        const float sqrt_2_over_pi = 0.7978845608028654f;
         const size_t first = j->F * part / n_parts, end = j->F * (part + 1) / n_parts;
+        float e[256];
         for (uint32_t t = 0; t < j->T; t++) {
                 float *g = j->gate + (size_t) t * j->F;
                 const float *u = j->up + (size_t) t * j->F;
-                for (size_t i = first; i < end; i++) {
-                        float x = g[i];
-                        if (j->cutoff)
-                                x = x > j->cutoff[t] ? x - j->cutoff[t] : 0.0f;
-                        g[i] = op_gelu_tanh(x) * u[i];
+                for (size_t c = first; c < end; c += 256) {
+                        const size_t len = MIN((size_t) 256, end - c);
+                        for (size_t i = 0; i < len; i++) {
+                                float x = g[c + i];
+                                if (j->cutoff)
+                                        x = x > j->cutoff[t] ? x - j->cutoff[t] : 0.0f;
+                                g[c + i] = x;
+                                e[i] = -2.0f * (sqrt_2_over_pi * (x + 0.044715f * x * x * x));
+                        }
+                        j->exp(e, len);
+                        for (size_t i = 0; i < len; i++)
+                                g[c + i] = g[c + i] / (1.0f + e[i]) * u[c + i];
                 }
         }
 }
 
 static void ffn_activate(Activations *a, size_t F, float sparsity_k) {
-        FfnActivation j = { .gate = a->gate, .up = a->up, .F = F, .T = a->T };
+        FfnActivation j = { .gate = a->gate, .up = a->up, .F = F, .T = a->T, .exp = cpu_exp_f32(a->c) };
         if (sparsity_k > 0.0f) {
                 for (uint32_t t = 0; t < a->T; t++)
                         a->cutoff[t] = op_gaussian_cutoff(a->gate + (size_t) t * F, F, sparsity_k);
@@ -595,13 +607,22 @@ typedef struct Softcap {
         float *logits;
         size_t n;
         float cap;
+        F32ExpFn exp;
 } Softcap;
 
 static void softcap_part(void *arg, uint32_t part, uint32_t n_parts) {
         const Softcap *j = arg;
         const size_t end = j->n * (part + 1) / n_parts;
-        for (size_t i = j->n * part / n_parts; i < end; i++)
-                j->logits[i] = j->cap * (1.0f - 2.0f / (expf(2.0f * (j->logits[i] / j->cap)) + 1.0f));
+        float e[256];
+        for (size_t c = j->n * part / n_parts; c < end; c += 256) {
+                const size_t len = MIN((size_t) 256, end - c);
+                float *l = j->logits + c;
+                for (size_t i = 0; i < len; i++)
+                        e[i] = 2.0f * (l[i] / j->cap);
+                j->exp(e, len);
+                for (size_t i = 0; i < len; i++)
+                        l[i] = j->cap * (1.0f - 2.0f / (e[i] + 1.0f));
+        }
 }
 
 /* Logits of rows[0 .. n) into logits [n, V]. One LM-head matmul for all of them: the head is the
@@ -617,7 +638,8 @@ static int output_logits(const Gemma3nModel *m, Activations *a, const uint32_t *
         const Tensor *head = m->w.has_output ? &m->w.output : &m->w.token_embd;
         matmul(a->c, head, V, D, z, D, logits, V, n);
         if (hp->final_softcap > 0.0f) {
-                Softcap j = { .logits = logits, .n = (size_t) n * V, .cap = hp->final_softcap };
+                Softcap j = { .logits = logits, .n = (size_t) n * V, .cap = hp->final_softcap,
+                               .exp = cpu_exp_f32(a->c) };
                 threadpool_run(a->c ? a->c->pool : NULL, softcap_part, &j);
         }
         free(z);

@@ -1,6 +1,9 @@
-/* Attention's weighted sum of value rows (cpu_axpy_rows_f32): every implementation against a
- * double-precision reference, on odd lengths and strides, adding to what out already holds; and
- * the scalar row under GEMMAD_CPU_FEATURES=none (the 'test-axpy-scalar' test). */
+/* The f32 helper kernels of the forward pass, every implementation, and the scalar ones again
+ * under GEMMAD_CPU_FEATURES=none (the 'test-axpy-scalar' test):
+ * - attention's weighted sum of value rows (cpu_axpy_rows_f32) against a double-precision
+ *   reference, on odd lengths and strides, adding to what out already holds;
+ * - exp over a vector (cpu_exp_f32) against double exp over its whole range, odd lengths, NaN
+ *   kept, arguments past the clamp. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -81,10 +84,49 @@ static void test_axpy_rows_selected(void **state) {
         check_all(fn, "selected");
 }
 
+static void check_exp(F32ExpFn fn, const char *name) {
+        enum { N = 4099 };
+        float *x = malloc((N + 1) * sizeof(float)), *y = malloc((N + 1) * sizeof(float));
+        assert_non_null(x);
+        assert_non_null(y);
+        for (size_t n = 1; n <= N; n = n * 3 + 1) {
+                for (size_t i = 0; i < n; i++)
+                        x[i] = y[i] = -88.0f + 176.0f * (float) i / (float) n + uniform() * 0.01f;
+                y[n] = 12345.0f;
+                fn(y, n);
+                assert_true(y[n] == 12345.0f);
+                for (size_t i = 0; i < n; i++) {
+                        const double ref = exp((double) x[i]);
+                        if (!(fabs(y[i] - ref) <= 4e-7 * ref + 1e-37))
+                                fail_msg("%s: exp(%.9g) = %.9g, reference %.9g", name, (double) x[i], (double) y[i], ref);
+                }
+        }
+        float special[5] = { NAN, -1000.0f, 1000.0f, 0.0f, -0.0f };
+        fn(special, 5);
+        assert_true(isnan(special[0]));
+        assert_true(special[1] >= 0.0f && special[1] < 1e-37f);
+        assert_true(isfinite(special[2]) && special[2] > 1e38f);
+        assert_true(special[3] == 1.0f && special[4] == 1.0f);
+        free(x);
+        free(y);
+}
+
+static void test_exp_scalar(void **state) {
+        check_exp(exp_f32_ref, "scalar exp");
+}
+
+static void test_exp_selected(void **state) {
+        F32ExpFn fn = cpu_exp_f32(NULL);
+        printf("checked the %s exp\n", fn == exp_f32_ref ? "scalar" : "SIMD");
+        check_exp(fn, "selected exp");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_axpy_rows_scalar),
                 cmocka_unit_test(test_axpy_rows_selected),
+                cmocka_unit_test(test_exp_scalar),
+                cmocka_unit_test(test_exp_selected),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
