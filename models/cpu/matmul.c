@@ -63,10 +63,19 @@ F32DotFn cpu_dot_f32(const CpuCompute *c) {
         return dot_kernel_find(GGML_TYPE_F32, c ? c->features : cpu_features_get())->dot;
 }
 
-F32AxpyRowsFn cpu_axpy_rows_f32(const CpuCompute *c) {
+/* Whether the AVX2 helper kernels (dot-avx2.c) may run: built, and the CPU has what they need. */
+static bool avx2_helpers(const CpuCompute *c) {
 #if GEMMAD_HAVE_AVX2
         const uint32_t avx2 = CPU_FEATURE_AVX2 | CPU_FEATURE_FMA | CPU_FEATURE_F16C;
-        if (((c ? c->features : cpu_features_get()) & avx2) == avx2)
+        return ((c ? c->features : cpu_features_get()) & avx2) == avx2;
+#else
+        return false;
+#endif
+}
+
+F32AxpyRowsFn cpu_axpy_rows_f32(const CpuCompute *c) {
+#if GEMMAD_HAVE_AVX2
+        if (avx2_helpers(c))
                 return axpy_rows_f32_avx2;
 #endif
         return axpy_rows_f32_ref;
@@ -74,8 +83,7 @@ F32AxpyRowsFn cpu_axpy_rows_f32(const CpuCompute *c) {
 
 F32ExpFn cpu_exp_f32(const CpuCompute *c) {
 #if GEMMAD_HAVE_AVX2
-        const uint32_t avx2 = CPU_FEATURE_AVX2 | CPU_FEATURE_FMA | CPU_FEATURE_F16C;
-        if (((c ? c->features : cpu_features_get()) & avx2) == avx2)
+        if (avx2_helpers(c))
                 return exp_f32_avx2;
 #endif
         return exp_f32_ref;

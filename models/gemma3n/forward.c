@@ -600,9 +600,9 @@ static int output_hidden(const Gemma3nModel *m, Activations *a, const uint32_t *
 
 /* cap * tanh(x / cap) over the logits, split over the compute threads: a vocabulary of 262144
  * per row made it the largest element-wise step of a decode. tanh(y) is taken as
- * 1 - 2 / (exp(2y) + 1): one expf, where tanhf cost an expm1f and as much again around it; the
- * absolute error stays within a float's rounding of 1 (a few 1e-6 on a logit soft-capped at 30),
- * and +-inf go to +-cap as before. */
+ * 1 - 2 / (exp(2y) + 1), the exps a chunk at a time through the vector kernel, where tanhf cost an
+ * expm1f and as much again around it; the absolute error stays within a few float roundings of 1
+ * (a few 1e-6 on a logit soft-capped at 30), and +-inf go to +-cap as before. */
 typedef struct Softcap {
         float *logits;
         size_t n;
