@@ -299,6 +299,34 @@ static ssize_t attr_read(int dir_fd, const char *dir, const char *name, char *bu
         return n;
 }
 
+/* Reads a temperature limit (a trip point, an hwmon tempN_max/crit) in millidegrees into *ret_mc.
+ * Returns 1 for a usable limit, 0 when there is none to use: the file is absent (a warning only
+ * with warn_missing), unreadable, at or below 0 (unset), or not a plausible temperature (warned
+ * about, as ignoring `what`). */
+static int limit_read(int dir_fd, const char *dir, const char *name, const char *what, bool warn_missing,
+                      int64_t *ret_mc, PowerWarnings *w) {
+        char buf[POWER_SYSFS_READ_MAX];
+        char value[32];
+        ssize_t n = attr_read(dir_fd, dir, name, buf, w);
+        if (n < 0) {
+                if (n == -ENOENT && warn_missing)
+                        power_warnings_add(w, "%s/%s: missing, ignoring %s", dir, name, what);
+                return 0;
+        }
+        int r = power_parse_int(buf, (size_t) n, ret_mc);
+        if (r == 0 && *ret_mc <= 0)
+                return 0;
+        if (r == 0 && *ret_mc > POWER_TEMP_MAX_MC)
+                r = -ERANGE;
+        if (r < 0) {
+                describe_value(buf, (size_t) n, value);
+                power_warnings_add(w, "%s/%s: %s '%s', ignoring %s", dir, name,
+                                   r == -ERANGE ? "implausible temperature" : "not a temperature", value, what);
+                return 0;
+        }
+        return 1;
+}
+
 static PowerThermal trip_state(PowerTripType type) {
         return type == POWER_TRIP_PASSIVE ? POWER_THERMAL_PASSIVE : POWER_THERMAL_HOT;
 }
@@ -345,23 +373,8 @@ static bool zone_read_all(int zone_fd, const char *zone, ZoneResult *z, PowerWar
                         continue; /* fans: not a reason to slow down */
 
                 snprintf(name, sizeof(name), "trip_point_%u_temp", i);
-                n = attr_read(zone_fd, zone, name, buf, w);
-                if (n < 0) {
-                        if (n == -ENOENT)
-                                power_warnings_add(w, "%s/%s: missing, ignoring trip", zone, name);
-                        continue;
-                }
-                r = power_parse_int(buf, (size_t) n, &trip_mc);
-                if (r == 0 && trip_mc <= 0)
-                        continue; /* unused trip */
-                if (r == 0 && trip_mc > POWER_TEMP_MAX_MC)
-                        r = -ERANGE;
-                if (r < 0) {
-                        describe_value(buf, (size_t) n, value);
-                        power_warnings_add(w, "%s/%s: %s '%s', ignoring trip", zone, name,
-                                           r == -ERANGE ? "implausible temperature" : "not a temperature", value);
-                        continue;
-                }
+                if (!limit_read(zone_fd, zone, name, "trip", true, &trip_mc, w))
+                        continue; /* absent, unused (<= 0) or bad: warned about where it matters */
 
                 hyst_mc = POWER_TRIP_HYST_DEFAULT_MC;
                 snprintf(name, sizeof(name), "trip_point_%u_hyst", i);
@@ -522,20 +535,9 @@ static bool hwmon_read_all(int dir_fd, const char *dir, unsigned index, ZoneResu
                 int64_t limit_mc;
 
                 snprintf(name, sizeof(name), "temp%u_%s", index, hwmon_limits[i].name);
-                n = attr_read(dir_fd, dir, name, buf, w);
-                if (n < 0)
-                        continue; /* absent: this state is unknown for the sensor */
-                r = power_parse_int(buf, (size_t) n, &limit_mc);
-                if (r == 0 && limit_mc <= 0)
-                        continue; /* unset limit */
-                if (r == 0 && limit_mc > POWER_TEMP_MAX_MC)
-                        r = -ERANGE;
-                if (r < 0) {
-                        describe_value(buf, (size_t) n, value);
-                        power_warnings_add(w, "%s/%s: %s '%s', ignoring limit", dir, name,
-                                           r == -ERANGE ? "implausible temperature" : "not a temperature", value);
+                /* absent: this state is unknown for the sensor; <= 0: unset */
+                if (!limit_read(dir_fd, dir, name, "limit", false, &limit_mc, w))
                         continue;
-                }
                 int64_t band = hwmon_band(dir_fd, dir, index, hwmon_limits[i].name, limit_mc, w);
 
                 z->has_trips = true;
