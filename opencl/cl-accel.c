@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "cpu/ops.h"
 #include "cl-accel-internal.h"
 #include "cl-program.h"
 #include "tensor/type-traits.h"
@@ -332,15 +333,11 @@ static bool accel_runs_layer(const Gemma3nAccel *pub, uint32_t l) {
         return l < a->n_device_layers;
 }
 
-/* cos and sin of every row's RoPE angles for one base, as op_rope_neox() computes them. */
+/* cos and sin of every row's RoPE angles for one base, exactly as the CPU layers take them. */
 static void rope_table(const ClAccel *a, double base, float *out) {
-        const uint32_t Dh = a->m->hp.head_dim, half = Dh / 2;
+        const uint32_t Dh = a->m->hp.head_dim;
         for (uint32_t t = 0; t < a->T; t++)
-                for (uint32_t i = 0; i < half; i++) {
-                        double angle = (double) a->pos[t] * pow(base, -2.0 * (double) i / (double) Dh);
-                        out[((size_t) t * half + i) * 2] = (float) cos(angle);
-                        out[((size_t) t * half + i) * 2 + 1] = (float) sin(angle);
-                }
+                op_rope_angles(out + (size_t) t * Dh, Dh, (double) a->pos[t], base);
 }
 
 static int write_buf(ClAccel *a, cl_mem m, size_t bytes, const void *src, GemmaError *err) {

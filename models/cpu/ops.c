@@ -38,44 +38,10 @@ void op_rope_apply(float *x, size_t n, const float *cs) {
         }
 }
 
-void op_rope_neox(float *x, size_t n, double pos, double base) {
-        float cs[2 * 512];
-        if (n > 1024) {
-                /* wider than any Gemma head: angles one at a time */
-                for (size_t i = 0; i < n / 2; i++) {
-                        double angle = pos * pow(base, -2.0 * (double) i / (double) n);
-                        float c = (float) cos(angle), s = (float) sin(angle);
-                        float a = x[i], b = x[i + n / 2];
-                        x[i] = a * c - b * s;
-                        x[i + n / 2] = b * c + a * s;
-                }
-                return;
-        }
-        op_rope_angles(cs, n, pos, base);
-        op_rope_apply(x, n, cs);
-}
-
 /* 0.5 x (1 + tanh(u)) = x / (1 + exp(-2u)): one expf instead of tanhf (which costs an expm1f and
  * more), and no cancellation where tanh(u) nears -1. */
 float op_gelu_tanh(float x) {
-        const float sqrt_2_over_pi = 0.7978845608028654f;
-        const float u = sqrt_2_over_pi * (x + 0.044715f * x * x * x);
-        return x / (1.0f + expf(-2.0f * u));
-}
-
-void op_softmax(float *x, size_t n) {
-        float max = -INFINITY;
-        for (size_t i = 0; i < n; i++)
-                if (x[i] > max)
-                        max = x[i];
-        double sum = 0.0;
-        for (size_t i = 0; i < n; i++) {
-                x[i] = expf(x[i] - max);
-                sum += x[i];
-        }
-        float inv = (float) (1.0 / sum);
-        for (size_t i = 0; i < n; i++)
-                x[i] *= inv;
+        return x / (1.0f + expf(op_gelu_exp_arg(x)));
 }
 
 float op_gaussian_cutoff(const float *x, size_t n, float k) {
@@ -87,10 +53,4 @@ float op_gaussian_cutoff(const float *x, size_t n, float k) {
                 var += ((double) x[i] - mean) * ((double) x[i] - mean);
         /* Population standard deviation (divide by n), as the model defines it. */
         return (float) (mean + (double) k * sqrt(var / (double) n));
-}
-
-void op_gaussian_topk(float *x, size_t n, float k) {
-        const float cutoff = op_gaussian_cutoff(x, n, k);
-        for (size_t i = 0; i < n; i++)
-                x[i] = x[i] > cutoff ? x[i] - cutoff : 0.0f;
 }

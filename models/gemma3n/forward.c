@@ -449,11 +449,9 @@ typedef struct FfnActivation {
         F32ExpFn exp;
 } FfnActivation;
 
-/* gelu(x) = x / (1 + exp(-2 sqrt(2/pi) (x + 0.044715 x^3))) (op_gelu_tanh's form), the exps a
- * chunk at a time through the vector kernel. */
+/* op_gelu_tanh(), the exps a chunk at a time through the vector kernel. */
 static void ffn_activate_part(void *arg, uint32_t part, uint32_t n_parts) {
         const FfnActivation *j = arg;
-        const float sqrt_2_over_pi = 0.7978845608028654f;
         const size_t first = j->F * part / n_parts, end = j->F * (part + 1) / n_parts;
         float e[256];
         for (uint32_t t = 0; t < j->T; t++) {
@@ -466,7 +464,7 @@ static void ffn_activate_part(void *arg, uint32_t part, uint32_t n_parts) {
                                 if (j->cutoff)
                                         x = x > j->cutoff[t] ? x - j->cutoff[t] : 0.0f;
                                 g[c + i] = x;
-                                e[i] = -2.0f * (sqrt_2_over_pi * (x + 0.044715f * x * x * x));
+                                e[i] = op_gelu_exp_arg(x);
                         }
                         j->exp(e, len);
                         for (size_t i = 0; i < len; i++)
