@@ -486,6 +486,13 @@ int gguf_open(const char *path, GgufFile **ret, GemmaError *err) {
         close(fd);
         if (map == MAP_FAILED)
                 return gemma_error_set(err, k, "%s: cannot map: %s", path, strerror(-k));
+        /* Huge pages where the kernel can give them: on file systems whose page cache holds large
+         * folios (ext4, xfs, btrfs on recent kernels), weights first read through this mapping
+         * come in as 2 MiB pages with one TLB entry each, and decoding streams the weights (about
+         * 1.3 GB per token for E2B). Measured: E2B decode steps with the file cached in 2 MiB
+         * pages had a 4 % lower median than with 4 KiB pages (12 alternating runs each; the
+         * spread is wider than that). Only advice: pages already cached keep their size. */
+        (void) madvise(map, (size_t) st.st_size, MADV_HUGEPAGE);
 
         if ((k = file_new(path, &f, err)) < 0) {
                 munmap(map, (size_t) st.st_size);
