@@ -1,6 +1,8 @@
 /* Persistent compute threads (see threadpool.h). A job is published by bumping a generation
- * counter; the caller and the workers then claim its parts one at a time from a shared counter
- * tagged with the generation, and whoever finishes the last part wakes the caller. A worker
+ * counter; the caller and the workers then claim its parts from a shared counter tagged with the
+ * generation, and whoever finishes the last part wakes the caller. A claim takes a run of
+ * consecutive parts whose length shrinks as the job runs out (guided self-scheduling): few
+ * claims while much is left, single parts at the end, so that threads finish together. A worker
  * that the scheduler keeps off the CPU (another process on the same cores) simply claims
  * nothing: the others do its share, and the caller never waits for a thread that has no work. */
 #include "threadpool.h"
@@ -17,7 +19,11 @@
 #include "base/alloc.h"
 
 #define SPIN_ITERATIONS 20000
-#define THREADPOOL_PARTS_PER_THREAD 4   /* about tens of microseconds: jobs of one forward pass follow closely */
+/* Parts per thread: the granularity of the end of a job. A claim takes the parts left divided by
+ * CLAIM_DIVISOR times the threads. Measured on E2B decoding (two threads, one token): the caller's
+ * wait at the end of jobs fell by a fifth against single claims of 4 parts per thread. */
+#define THREADPOOL_PARTS_PER_THREAD 8
+#define CLAIM_DIVISOR 2
 
 typedef struct Worker {
         ThreadPool *pool;
@@ -50,19 +56,24 @@ static void cpu_relax(void) {
 #endif
 }
 
-/* Claims and runs parts of job `gen` until none is left. Returns true when this call finished
+/* Claims and runs parts of job `gen` until none is left; a claim's parts are consecutive, so a
+ * thread reads contiguous rows of a matrix as long as it can. Returns true when this call finished
  * the job's last part. */
 static bool run_parts(ThreadPool *p, uint64_t gen, ThreadPoolFn fn, void *arg, uint32_t n_parts) {
         bool finished_last = false;
         for (;;) {
                 uint64_t c = atomic_load_explicit(&p->claim, memory_order_acquire);
-                if ((c >> 32) != (gen & 0xffffffffu) || (uint32_t) c >= n_parts)
+                const uint32_t next = (uint32_t) c;
+                if ((c >> 32) != (gen & 0xffffffffu) || next >= n_parts)
                         return finished_last;
-                if (!atomic_compare_exchange_weak_explicit(&p->claim, &c, c + 1, memory_order_acq_rel,
+                uint32_t take = (n_parts - next) / (CLAIM_DIVISOR * p->n_threads);
+                take = take ? take : 1;
+                if (!atomic_compare_exchange_weak_explicit(&p->claim, &c, c + take, memory_order_acq_rel,
                                                            memory_order_acquire))
                         continue;
-                fn(arg, (uint32_t) c, n_parts);
-                if (atomic_fetch_add_explicit(&p->done, 1, memory_order_acq_rel) + 1 == n_parts)
+                for (uint32_t part = next; part < next + take; part++)
+                        fn(arg, part, n_parts);
+                if (atomic_fetch_add_explicit(&p->done, take, memory_order_acq_rel) + take == n_parts)
                         finished_last = true;
         }
 }

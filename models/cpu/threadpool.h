@@ -1,5 +1,5 @@
 /* A persistent pool of compute threads for one engine. threadpool_run() splits a job into a few
- * parts per thread, which the calling thread and the workers claim one at a time until none is
+ * parts per thread, which the calling thread and the workers claim in shrinking runs until none is
  * left, and returns when every part is done: a thread the OS keeps off the CPU delays nobody. Workers spin briefly for the next job, then sleep on a condition variable, so an idle
  * daemon uses no CPU. No thread is created per job. */
 #pragma once
