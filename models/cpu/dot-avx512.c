@@ -184,11 +184,20 @@ static inline __attribute__((always_inline)) void tile_vnni(size_t n, const uint
                         const uint8_t *xd = x + t * x_stride + sums_at + 4 * b;
                         x_group(xd, xd + 4 * nb, shift, off[t], dx[t]);
                 }
+                /* block k + 1 is transposed before block k meets the tokens, so that its loads are
+                 * under way while they run (q4_0: 5-7 % faster at two and three tokens, four unchanged;
+                 * q8_0 unchanged within the noise) */
+                __m512i p_next[8];
+                __m512 dw_next;
+                pack(w + b * w_bytes, w_stride, p_next, &dw_next);
                 for (int k = 0; k < 8; k++) {
                         const uint8_t *xq = x + 34 * (b + k) + 2;   /* token 0's quants of block b + k */
                         __m512i p[8];
-                        __m512 dw;
-                        pack(w + (b + k) * w_bytes, w_stride, p, &dw);
+                        const __m512 dw = dw_next;
+                        for (int j = 0; j < 8; j++)
+                                p[j] = p_next[j];
+                        if (k < 7)
+                                pack(w + (b + k + 1) * w_bytes, w_stride, p_next, &dw_next);
                         size_t t = 0;
                         /* four tokens at a time: four independent vpdpbusd chains (eight measured slower) */
                         for (; t + 4 <= n_tokens; t += 4) {
