@@ -109,10 +109,8 @@ typedef struct MatmulJob {
  * stops the hardware prefetchers, and a tile, which asks for the next tile's used columns as it
  * goes, streams such rows best (E2B's ffn_down at 3/4 width, 30 layers, one token: 15-19 ms row by
  * row, 9.5-11 ms in tiles, 11 ms for the whole matrix). */
-static void matmul_part(void *userdata, uint32_t part, uint32_t n_parts) {
-        const MatmulJob *j = userdata;
+static void matmul_rows(const MatmulJob *j, size_t o, size_t end) {
         const DotKernel *kernel = j->kernel;
-        size_t o = j->n_out * part / n_parts, end = j->n_out * (part + 1) / n_parts;
 
         const bool partial_rows = j->n_in < j->w->ne[0];
         if (kernel->tile && (j->n_tokens > 1 || partial_rows)) {
@@ -142,41 +140,111 @@ static void matmul_part(void *userdata, uint32_t part, uint32_t n_parts) {
         }
 }
 
+static void matmul_part(void *userdata, uint32_t part, uint32_t n_parts) {
+        const MatmulJob *j = userdata;
+        matmul_rows(j, j->n_out * part / n_parts, j->n_out * (part + 1) / n_parts);
+}
+
+/* Prepares x in the kernel's activation format into c's scratch (or a new buffer, returned in
+ * *ret_owned, when c is NULL); float kernels read x itself. */
+static void prepare_activations(CpuCompute *c, const DotKernel *kernel, uint32_t features, size_t n_in,
+                                const float *x, size_t x_stride, size_t n_tokens, MatmulJob *job, void **ret_owned) {
+        *ret_owned = NULL;
+        if (kernel->act == ACT_F32) {
+                job->act = (const uint8_t *) x;
+                job->act_stride = x_stride * sizeof(float);
+                return;
+        }
+        ActFormatInfo info = act_format_info(kernel->act, features);
+        assert(n_in % info.block_elems == 0);
+        job->act_stride = act_bytes(&info, n_in);
+        size_t need = job->act_stride * n_tokens;
+        void *scratch;
+        if (c) {
+                if (c->act_size < need) {
+                        void *a = realloc(c->act, need);
+                        if (!a)
+                                abort();   /* activations of one batch: small next to the model */
+                        c->act = a;
+                        c->act_size = need;
+                }
+                scratch = c->act;
+        } else if (!(scratch = *ret_owned = malloc(need ? need : 1)))
+                abort();
+        for (size_t t = 0; t < n_tokens; t++)
+                info.quantize(x + t * x_stride, (uint8_t *) scratch + t * job->act_stride, n_in);
+        job->act = scratch;
+}
+
 void matmul(CpuCompute *c, const Tensor *w, size_t n_out, size_t n_in, const float *x, size_t x_stride, float *y,
             size_t y_stride, size_t n_tokens) {
         const uint32_t features = c ? c->features : cpu_features_get();
         const DotKernel *kernel = dot_kernel_find(w->type, features);
-        void *scratch = NULL;
+        void *owned;
 
         assert(kernel && n_out <= w->ne[1] && n_in <= w->ne[0]);
         MatmulJob job = { .kernel = kernel, .w = w, .n_out = n_out, .n_in = n_in, .n_tokens = n_tokens,
                           .y = y, .y_stride = y_stride };
-
-
-        if (kernel->act == ACT_F32) {
-                job.act = (const uint8_t *) x;
-                job.act_stride = x_stride * sizeof(float);
-        } else {
-                ActFormatInfo info = act_format_info(kernel->act, features);
-                assert(n_in % info.block_elems == 0);
-                job.act_stride = act_bytes(&info, n_in);
-                size_t need = job.act_stride * n_tokens;
-                if (c) {
-                        if (c->act_size < need) {
-                                void *a = realloc(c->act, need);
-                                if (!a)
-                                        abort();   /* activations of one batch: small next to the model */
-                                c->act = a;
-                                c->act_size = need;
-                        }
-                        scratch = c->act;
-                } else if (!(scratch = malloc(need ? need : 1)))
-                        abort();
-                for (size_t t = 0; t < n_tokens; t++)
-                        info.quantize(x + t * x_stride, (uint8_t *) scratch + t * job.act_stride, n_in);
-                job.act = scratch;
-        }
+        prepare_activations(c, kernel, features, n_in, x, x_stride, n_tokens, &job, &owned);
         threadpool_run(c ? c->pool : NULL, matmul_part, &job);
-        if (!c)
-                free(scratch);
+        free(owned);
+}
+
+/* The products of matmul_shared() as one job: the outputs' rows one after another, split into
+ * equal ranges whose ends fall on multiples of SHARED_ROW_ALIGN (the tiles' rows), so that a
+ * part's rows of each matrix go through tiles as in a call of its own. */
+#define SHARED_ROW_ALIGN 16
+
+typedef struct SharedJob {
+        MatmulJob jobs[MATMUL_SHARED_MAX];
+        size_t first_row[MATMUL_SHARED_MAX];   /* of each output in the sequence */
+        size_t n_jobs, total_rows;
+} SharedJob;
+
+static size_t shared_boundary(const SharedJob *s, uint32_t part, uint32_t n_parts) {
+        if (part == n_parts)
+                return s->total_rows;
+        return s->total_rows * part / n_parts / SHARED_ROW_ALIGN * SHARED_ROW_ALIGN;
+}
+
+static void shared_part(void *userdata, uint32_t part, uint32_t n_parts) {
+        const SharedJob *s = userdata;
+        const size_t begin = shared_boundary(s, part, n_parts), end = shared_boundary(s, part + 1, n_parts);
+        for (size_t k = 0; k < s->n_jobs; k++) {
+                const size_t first = s->first_row[k], last = first + s->jobs[k].n_out;
+                if (begin < last && end > first)
+                        matmul_rows(&s->jobs[k], MAX(begin, first) - first, MIN(end, last) - first);
+        }
+}
+
+void matmul_shared(CpuCompute *c, const MatmulOutput *outs, size_t n_outs, size_t n_in, const float *x,
+                   size_t x_stride, size_t n_tokens) {
+        const uint32_t features = c ? c->features : cpu_features_get();
+        SharedJob s = { .n_jobs = n_outs };
+        void *owned;
+
+        assert(n_outs >= 1 && n_outs <= MATMUL_SHARED_MAX);
+        for (size_t k = 0; k < n_outs; k++) {
+                const DotKernel *kernel = dot_kernel_find(outs[k].w->type, features);
+                assert(kernel && outs[k].n_out <= outs[k].w->ne[1] && n_in <= outs[k].w->ne[0]);
+                if (k > 0 && kernel->act != s.jobs[0].kernel->act) {
+                        /* weight types that want other activations (a real GGUF may mix q4_k and q6_k):
+                         * each output on its own */
+                        for (size_t i = 0; i < n_outs; i++)
+                                matmul(c, outs[i].w, outs[i].n_out, n_in, x, x_stride, outs[i].y, outs[i].y_stride,
+                                       n_tokens);
+                        return;
+                }
+                s.jobs[k] = (MatmulJob) { .kernel = kernel, .w = outs[k].w, .n_out = outs[k].n_out, .n_in = n_in,
+                                          .n_tokens = n_tokens, .y = outs[k].y, .y_stride = outs[k].y_stride };
+                s.first_row[k] = s.total_rows;
+                s.total_rows += outs[k].n_out;
+        }
+        prepare_activations(c, s.jobs[0].kernel, features, n_in, x, x_stride, n_tokens, &s.jobs[0], &owned);
+        for (size_t k = 1; k < n_outs; k++) {
+                s.jobs[k].act = s.jobs[0].act;
+                s.jobs[k].act_stride = s.jobs[0].act_stride;
+        }
+        threadpool_run(c ? c->pool : NULL, shared_part, &s);
+        free(owned);
 }

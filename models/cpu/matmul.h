@@ -42,6 +42,24 @@ static inline void cpu_compute_freep(CpuCompute **c) {
 void matmul(CpuCompute *c, const Tensor *w, size_t n_out, size_t n_in, const float *x, size_t x_stride, float *y,
             size_t y_stride, size_t n_tokens);
 
+/* One product of matmul_shared(): the first n_out rows of w, into y (y_stride per token). */
+typedef struct MatmulOutput {
+        const Tensor *w;
+        size_t n_out;
+        float *y;
+        size_t y_stride;
+} MatmulOutput;
+
+#define MATMUL_SHARED_MAX 4
+
+/* matmul() for up to MATMUL_SHARED_MAX matrices that read the same input x (n_in columns each),
+ * with the same bits as one matmul() call per output. When every weight type's kernel takes the
+ * same activation format, x is prepared once and one pass of the thread pool covers all the
+ * outputs' rows: a layer's Q, K, V (and LAuReL's left matrix) or its FFN gate and up become one
+ * job for the threads instead of several, each of which they would wait at the end of. */
+void matmul_shared(CpuCompute *c, const MatmulOutput *outs, size_t n_outs, size_t n_in, const float *x,
+                   size_t x_stride, size_t n_tokens);
+
 /* *ret = sum_{i < n} a[i] * b[i] over floats, with the fastest kernel the CPU features of c allow
  * (c NULL: this machine's); the same bits for the same inputs on every call. */
 typedef void (*F32DotFn)(size_t n, const void *a, const void *b, float *ret);

@@ -311,9 +311,9 @@ static void altup_correct_row(const Gemma3nModel *m, const Gemma3nLayerWeights *
 
 /* ---- LAuReL (HF: Gemma3nTextLaurelBlock): lo = an + RMSNorm(W_r (W_l an)) --------------------- */
 
+/* a->lmid holds W_l an (project_normed_input). */
 static void laurel(const Gemma3nModel *m, const Gemma3nLayerWeights *lw, Activations *a) {
         const size_t D = m->hp.n_embd, R = m->hp.laurel_rank;
-        matmul(a->c, &lw->laurel_l, R, D, a->an, D, a->lmid, R, a->T);   /* [T, R] */
         matmul(a->c, &lw->laurel_r, D, R, a->lmid, R, a->lo, D, a->T);   /* [T, D] */
         for (uint32_t t = 0; t < a->T; t++) {
                 float *lo = a->lo + t * D;
@@ -403,14 +403,9 @@ static void attention(const Gemma3nModel *m, uint32_t l, Activations *a) {
         const double base = hp->is_swa[l] ? hp->rope_base_swa : hp->rope_base;
         const uint32_t src = hp->kv_source[l];
 
-        /* Queries: own projection; keys and values only for layers that own KV (sharing layers
-         * read their source's). Then per head RMSNorm and RoPE at the token's position, the
-         * angles computed once per token. */
-        matmul(a->c, &lw->attn_q, qd, D, a->an, D, a->q, qd, a->T);
-        if (src == l) {
-                matmul(a->c, &lw->attn_k, kvd, D, a->an, D, a->k, kvd, a->T);
-                matmul(a->c, &lw->attn_v, kvd, D, a->an, D, a->v, kvd, a->T);
-        }
+        /* a->q, and a->k, a->v for layers that own KV (project_normed_input); sharing layers read
+         * their source's. Per head RMSNorm and RoPE at the token's position, the angles computed
+         * once per token. */
         for (uint32_t t = 0; t < a->T; t++) {
                 op_rope_angles(a->rope, Dh, a->pos[t], base);
                 for (size_t h = 0; h < H; h++) {
@@ -491,8 +486,11 @@ static void feed_forward(const Gemma3nModel *m, uint32_t l, uint32_t F, Activati
 
         for (uint32_t t = 0; t < a->T; t++)
                 op_rmsnorm(a->tmp + t * D, a->al + t * D, lw->ffn_norm, D, hp->norm_eps);
-        matmul(a->c, &lw->ffn_gate, F, D, a->tmp, D, a->gate, F, a->T);   /* [T, F] */
-        matmul(a->c, &lw->ffn_up, F, D, a->tmp, D, a->up, F, a->T);       /* [T, F] */
+        const MatmulOutput gate_up[2] = {
+                { .w = &lw->ffn_gate, .n_out = F, .y = a->gate, .y_stride = F },   /* [T, F] */
+                { .w = &lw->ffn_up, .n_out = F, .y = a->up, .y_stride = F },       /* [T, F] */
+        };
+        matmul_shared(a->c, gate_up, 2, D, a->tmp, D, a->T);
         ffn_activate(a, F, hp->sparsity_k[l]);
         matmul(a->c, &lw->ffn_down, D, F, a->gate, F, a->tmp, D, a->T);   /* [T, D] */
         for (uint32_t t = 0; t < a->T; t++) {
@@ -535,6 +533,22 @@ static void inject_per_layer_input(const Gemma3nModel *m, uint32_t l, Activation
 
 /* ---- One decoder layer (HF: Gemma3nTextDecoderLayer.forward) -------------------------------- */
 
+/* Everything that reads the normed input an: LAuReL's left matrix, the queries, and the keys and
+ * values of a layer that owns KV, as one job for the compute threads. */
+static void project_normed_input(const Gemma3nModel *m, uint32_t l, Activations *a) {
+        const Gemma3nHParams *hp = &m->hp;
+        const Gemma3nLayerWeights *lw = &m->w.layers[l];
+        const size_t D = hp->n_embd, R = hp->laurel_rank, qd = hp->n_head * hp->head_dim;
+        const size_t kvd = hp->n_head_kv * hp->head_dim;
+        MatmulOutput outs[4] = {
+                { .w = &lw->laurel_l, .n_out = R, .y = a->lmid, .y_stride = R },     /* [T, R] */
+                { .w = &lw->attn_q, .n_out = qd, .y = a->q, .y_stride = qd },        /* [T, qd] */
+                { .w = &lw->attn_k, .n_out = kvd, .y = a->k, .y_stride = kvd },
+                { .w = &lw->attn_v, .n_out = kvd, .y = a->v, .y_stride = kvd },
+        };
+        matmul_shared(a->c, outs, hp->kv_source[l] == l ? 4 : 2, D, a->an, D, a->T);
+}
+
 static void decoder_layer(const Gemma3nModel *m, uint32_t l, uint32_t F, Activations *a) {
         const Gemma3nHParams *hp = &m->hp;
         const Gemma3nLayerWeights *lw = &m->w.layers[l];
@@ -545,6 +559,7 @@ static void decoder_layer(const Gemma3nModel *m, uint32_t l, uint32_t F, Activat
         for_each_row(m, lw, a, altup_predict_row);
         for (uint32_t t = 0; t < a->T; t++)
                 op_rmsnorm(a->an + t * D, active + t * D, lw->attn_norm, D, hp->norm_eps);
+        project_normed_input(m, l, a);
         laurel(m, lw, a);
         attention(m, l, a);   /* -> a->tmp */
         for (uint32_t t = 0; t < a->T; t++) {

@@ -604,6 +604,79 @@ static void test_matmul_tokens_bit_identical(void **state) {
                 printf("no tile kernel on this machine (or under GEMMAD_CPU_FEATURES)\n");
 }
 
+/* matmul_shared() against one matmul() per output: the same bits, nothing written beyond each
+ * output's rows, for types that share an activation format (one job) and types that do not (each
+ * on its own), row counts that are and are not multiples of the tiles', and tokens around the
+ * tiles' counts. */
+static void check_matmul_shared(CpuCompute *c, const uint32_t *types, const size_t *n_outs, size_t n, size_t n_in) {
+        const size_t row_len = n_in + 256, x_stride = n_in + 5, max_tokens = 17;
+        uint8_t *data[MATMUL_SHARED_MAX];
+        Tensor w[MATMUL_SHARED_MAX];
+        float *y[MATMUL_SHARED_MAX], *y1[MATMUL_SHARED_MAX];
+        float *x = xmalloc(x_stride * max_tokens * sizeof(float));
+
+        for (size_t t = 0; t < max_tokens; t++)
+                make_activations(x + t * x_stride, x_stride);
+        for (size_t k = 0; k < n; k++) {
+                const size_t rb = row_bytes(types[k], row_len), n_rows = n_outs[k] + 3;
+                data[k] = xmalloc(rb * n_rows);
+                for (size_t r = 0; r < n_rows; r++)
+                        make_weights(types[k], data[k] + r * rb, row_len, r % 2 ? W_RANDOM : W_QUANTISED);
+                w[k] = (Tensor) { .name = "test", .type = types[k], .ne = { row_len, n_rows, 1, 1 }, .row_bytes = rb,
+                                  .data = data[k] };
+                y[k] = xmalloc((n_outs[k] + 1) * max_tokens * sizeof(float));
+                y1[k] = xmalloc((n_outs[k] + 1) * max_tokens * sizeof(float));
+        }
+        for (size_t n_tokens = 1; n_tokens <= max_tokens; n_tokens += n_tokens < 5 ? 1 : 12) {
+                MatmulOutput outs[MATMUL_SHARED_MAX];
+                for (size_t k = 0; k < n; k++) {
+                        const size_t y_stride = n_outs[k] + 1;
+                        for (size_t i = 0; i < y_stride * max_tokens; i++)
+                                y[k][i] = y1[k][i] = -1.0f;
+                        outs[k] = (MatmulOutput) { .w = &w[k], .n_out = n_outs[k], .y = y[k], .y_stride = y_stride };
+                        matmul(c, &w[k], n_outs[k], n_in, x, x_stride, y1[k], y_stride, n_tokens);
+                }
+                matmul_shared(c, outs, n, n_in, x, x_stride, n_tokens);
+                for (size_t k = 0; k < n; k++)
+                        for (size_t i = 0; i < (n_outs[k] + 1) * max_tokens; i++)
+                                if (!same_bits(y[k][i], y1[k][i]))
+                                        fail_msg("matmul_shared, output %zu of %zu (%s, %zu rows), %zu tokens: value %zu "
+                                                 "is %.9g, alone %.9g", k, n, type_traits(types[k])->name, n_outs[k],
+                                                 n_tokens, i, (double) y[k][i], (double) y1[k][i]);
+        }
+        for (size_t k = 0; k < n; k++)
+                free(data[k]), free(y[k]), free(y1[k]);
+        free(x);
+}
+
+static void test_matmul_shared_matches_separate(void **state) {
+        static const struct {
+                uint32_t types[MATMUL_SHARED_MAX];
+                size_t n_outs[MATMUL_SHARED_MAX];
+                size_t n;
+        } cases[] = {
+                /* a layer's LAuReL, Q, K, V: one activation format, rows in and out of tile multiples */
+                { { GGML_TYPE_Q4_0, GGML_TYPE_Q4_0, GGML_TYPE_Q4_0, GGML_TYPE_Q4_0 }, { 64, 96, 32, 32 }, 4 },
+                { { GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0 }, { 37, 5, 70 }, 3 },
+                { { GGML_TYPE_F16, GGML_TYPE_F32 }, { 33, 18 }, 2 },
+                { { GGML_TYPE_Q8_0 }, { 41 }, 1 },
+                /* formats that differ (q4_k takes q8_k activations): each output on its own */
+                { { GGML_TYPE_Q4_0, GGML_TYPE_Q4_K, GGML_TYPE_Q6_K }, { 20, 17, 9 }, 3 },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                const size_t n_in = cases[i].types[1] == GGML_TYPE_Q4_K ? 512 : 320;
+                for (uint32_t threads = 1; threads <= 3; threads++) {
+                        _cleanup_(cpu_compute_freep) CpuCompute *c = NULL;
+                        GemmaError err = {};
+                        if (cpu_compute_new(threads, &c, &err) < 0)
+                                fail_msg("cpu_compute_new: %s", gemma_error_message(&err));
+                        check_matmul_shared(c, cases[i].types, cases[i].n_outs, cases[i].n, n_in);
+                }
+                check_matmul_shared(NULL, cases[i].types, cases[i].n_outs, cases[i].n, n_in);
+        }
+        (void) state;
+}
+
 /* ---- the table ----------------------------------------------------------------------------- */
 
 static ActFormat expected_act(uint32_t type) {
@@ -848,6 +921,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_cpu_features_parse_describe),
                 cmocka_unit_test(test_dot_kernel_table_selfcheck),
+                cmocka_unit_test(test_matmul_shared_matches_separate),
                 cmocka_unit_test(test_dot_kernel_find_no_features),
                 cmocka_unit_test(test_cpu_features_get_env_none),
                 cmocka_unit_test(test_act_quantize_matches_scalar),
