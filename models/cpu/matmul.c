@@ -47,7 +47,7 @@ const char *matmul_kernel_name(uint32_t type, uint32_t features) {
         return k ? k->name : "none";
 }
 
-/* How many rows ahead a partial-row matmul fetches (see matmul_part). */
+/* How many rows ahead a partial-row matmul fetches (see matmul_rows). */
 #define PARTIAL_ROWS_AHEAD 2
 
 /* Asks for [p, p + len) to be brought into L2 (prefetcht1: into L1 the requests compete with the
@@ -140,11 +140,6 @@ static void matmul_rows(const MatmulJob *j, size_t o, size_t end) {
         }
 }
 
-static void matmul_part(void *userdata, uint32_t part, uint32_t n_parts) {
-        const MatmulJob *j = userdata;
-        matmul_rows(j, j->n_out * part / n_parts, j->n_out * (part + 1) / n_parts);
-}
-
 /* Prepares x in the kernel's activation format into c's scratch (or a new buffer, returned in
  * *ret_owned, when c is NULL); float kernels read x itself. */
 static void prepare_activations(CpuCompute *c, const DotKernel *kernel, uint32_t features, size_t n_in,
@@ -176,23 +171,9 @@ static void prepare_activations(CpuCompute *c, const DotKernel *kernel, uint32_t
         job->act = scratch;
 }
 
-void matmul(CpuCompute *c, const Tensor *w, size_t n_out, size_t n_in, const float *x, size_t x_stride, float *y,
-            size_t y_stride, size_t n_tokens) {
-        const uint32_t features = c ? c->features : cpu_features_get();
-        const DotKernel *kernel = dot_kernel_find(w->type, features);
-        void *owned;
-
-        assert(kernel && n_out <= w->ne[1] && n_in <= w->ne[0]);
-        MatmulJob job = { .kernel = kernel, .w = w, .n_out = n_out, .n_in = n_in, .n_tokens = n_tokens,
-                          .y = y, .y_stride = y_stride };
-        prepare_activations(c, kernel, features, n_in, x, x_stride, n_tokens, &job, &owned);
-        threadpool_run(c ? c->pool : NULL, matmul_part, &job);
-        free(owned);
-}
-
-/* The products of matmul_shared() as one job: the outputs' rows one after another, split into
- * equal ranges whose ends fall on multiples of SHARED_ROW_ALIGN (the tiles' rows), so that a
- * part's rows of each matrix go through tiles as in a call of its own. */
+/* The products of one call as one job: the outputs' rows one after another, split into equal
+ * ranges whose ends fall on multiples of SHARED_ROW_ALIGN (the tiles' rows), so that a part's rows
+ * of each matrix go through whole tiles. */
 #define SHARED_ROW_ALIGN 16
 
 typedef struct SharedJob {
@@ -247,4 +228,10 @@ void matmul_shared(CpuCompute *c, const MatmulOutput *outs, size_t n_outs, size_
         }
         threadpool_run(c ? c->pool : NULL, shared_part, &s);
         free(owned);
+}
+
+void matmul(CpuCompute *c, const Tensor *w, size_t n_out, size_t n_in, const float *x, size_t x_stride, float *y,
+            size_t y_stride, size_t n_tokens) {
+        const MatmulOutput out = { .w = w, .n_out = n_out, .y = y, .y_stride = y_stride };
+        matmul_shared(c, &out, 1, n_in, x, x_stride, n_tokens);
 }
