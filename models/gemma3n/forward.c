@@ -52,6 +52,7 @@ typedef struct Activations {
         float *gate;      /* [T, Fmax] */
         float *up;        /* [T, Fmax] */
         float *scores;    /* [parts, page] attention weights of one page's keys, per part of the pool */
+        size_t page;      /* the largest KV page of the batch's rows: each part's share of scores */
         float *coef;      /* [T, n*n] AltUp coefficients */
         float *router;    /* [T, n] */
         float *pgate;     /* [T, P] */
@@ -70,6 +71,7 @@ static void activations_free(Activations *a) {
 static int activations_alloc(const Gemma3nModel *m, uint32_t page, uint32_t T, Activations *a) {
         const Gemma3nHParams *hp = &m->hp;
         const uint32_t n_parts = a->c ? threadpool_parts(a->c->pool) : 1;
+        a->page = page;
         const size_t D = hp->n_embd, n = hp->n_altup, qd = (size_t) hp->n_head * hp->head_dim;
         const size_t kvd = (size_t) hp->n_head_kv * hp->head_dim, LP = (size_t) hp->n_layer * hp->n_embd_ple;
         size_t fmax = 0;
@@ -350,10 +352,7 @@ static void attention_part(void *arg, uint32_t part, uint32_t n_parts) {
         const size_t Dh = hp->head_dim, H = hp->n_head, Hkv = hp->n_head_kv;
         const size_t qd = H * Dh, group = H / Hkv;
         const uint32_t src = hp->kv_source[j->l];
-        size_t page = 0;
-        for (uint32_t t = 0; t < a->T; t++)
-                page = MAX(page, (size_t) a->kv[t]->page_size);
-        float *scores = a->scores + (size_t) part * page;
+        float *scores = a->scores + (size_t) part * a->page;
 
         for (size_t unit = part; unit < (size_t) a->T * H; unit += n_parts) {
                 const uint32_t t = (uint32_t) (unit / H);
