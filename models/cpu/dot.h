@@ -82,3 +82,6 @@ ACT_QUANTIZE_FN(act_quantize_q8_k_avx2);
 #define TILE_TOKENS_VNNI 32
 DOT_TILE_FN(dot_tile_q4_0_vnni);
 DOT_TILE_FN(dot_tile_q8_0_vnni);
+/* The same tiles over packed weights (packed.h): w is a packed tile, w_stride unused. */
+DOT_TILE_FN(dot_tile_q4_0_vnni_packed);
+DOT_TILE_FN(dot_tile_q8_0_vnni_packed);

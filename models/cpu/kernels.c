@@ -22,13 +22,19 @@
         { .weight_type = (type), .cpu_features = (features), .act = (act_format), .name = (row_name), \
           .dot = (fn), .tile = (tile_fn), .tile_rows = (rows), .tile_tokens = (tokens) }
 
+/* A row whose tiles also read packed weights (packed.h). */
+#define ROW_TILE_PACKED(type, features, act_format, row_name, fn, tile_fn, rows, tokens, packed_fn)     \
+        { .weight_type = (type), .cpu_features = (features), .act = (act_format), .name = (row_name), \
+          .dot = (fn), .tile = (tile_fn), .tile_rows = (rows), .tile_tokens = (tokens),               \
+          .tile_packed = (packed_fn) }
+
 static const DotKernel table[] = {
 #if GEMMAD_HAVE_AVX512
         /* the AVX2 rows' one-token kernels, with tiles for prompts and batches (dot-avx512.c) */
-        ROW_TILE(GGML_TYPE_Q4_0, AVX512_VNNI, ACT_Q8_0, "q4_0-q8_0-avx512vnni", dot_q4_0_avx2, dot_tile_q4_0_vnni,
-                 TILE_ROWS_VNNI, TILE_TOKENS_VNNI),
-        ROW_TILE(GGML_TYPE_Q8_0, AVX512_VNNI, ACT_Q8_0, "q8_0-q8_0-avx512vnni", dot_q8_0_avx2, dot_tile_q8_0_vnni,
-                 TILE_ROWS_VNNI, TILE_TOKENS_VNNI),
+        ROW_TILE_PACKED(GGML_TYPE_Q4_0, AVX512_VNNI, ACT_Q8_0, "q4_0-q8_0-avx512vnni", dot_q4_0_avx2,
+                        dot_tile_q4_0_vnni, TILE_ROWS_VNNI, TILE_TOKENS_VNNI, dot_tile_q4_0_vnni_packed),
+        ROW_TILE_PACKED(GGML_TYPE_Q8_0, AVX512_VNNI, ACT_Q8_0, "q8_0-q8_0-avx512vnni", dot_q8_0_avx2,
+                        dot_tile_q8_0_vnni, TILE_ROWS_VNNI, TILE_TOKENS_VNNI, dot_tile_q8_0_vnni_packed),
 #endif
 #if GEMMAD_HAVE_AVX2
         ROW_TILE(GGML_TYPE_Q4_0, AVX2_FMA_F16C, ACT_Q8_0, "q4_0-q8_0-avx2", dot_q4_0_avx2, dot_tile_q4_0_avx2,

@@ -73,6 +73,9 @@ typedef struct DotKernel {
         DotTileFn tile;           /* NULL: matmul() calls dot for every (row, token) */
         uint32_t tile_rows;       /* weight rows of every tile call */
         uint32_t tile_tokens;     /* the most tokens one tile call takes */
+        DotTileFn tile_packed;    /* the tile over packed weights (packed.h), from one token on: w_rows
+                                   * is a packed tile, w_next the next one; NULL: the type does not pack
+                                   * for this kernel */
 } DotKernel;
 
 typedef struct ActFormatInfo {

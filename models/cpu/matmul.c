@@ -11,6 +11,7 @@
 #include "cpu-features.h"
 #include "dot.h"
 #include "kernels.h"
+#include "packed.h"
 #include "tensor/type-traits.h"
 
 void tensor_dequant_row(const Tensor *w, size_t row, float *dst, size_t n) {
@@ -100,7 +101,10 @@ typedef struct MatmulJob {
 } MatmulJob;
 
 /* Rows are dealt out in equal contiguous ranges, so each thread streams its own part of the
- * weights once; a row (or a tile's rows) is reused from cache for every token. With a tile kernel
+ * weights once; a row (or a tile's rows) is reused from cache for every token.
+ *
+ * Rows [o, end) read from the file (the matrix has no packed copy, or these rows are not whole
+ * tiles of it). With a tile kernel
  * and several tokens, tiles cover the rows they fit; the rows left at the end of a part go one
  * (row, token) at a time, which gives the same bits. One token (decoding) goes row by row: a tile
  * would share only the activations, which sit in L1 anyway, and one whole row read through is what
@@ -109,7 +113,7 @@ typedef struct MatmulJob {
  * stops the hardware prefetchers, and a tile, which asks for the next tile's used columns as it
  * goes, streams such rows best (E2B's ffn_down at 3/4 width, 30 layers, one token: 15-19 ms row by
  * row, 9.5-11 ms in tiles, 11 ms for the whole matrix). */
-static void matmul_rows(const MatmulJob *j, size_t o, size_t end) {
+static void rows_from_file(const MatmulJob *j, size_t o, size_t end) {
         const DotKernel *kernel = j->kernel;
 
         const bool partial_rows = j->n_in < j->w->ne[0];
@@ -138,6 +142,35 @@ static void matmul_rows(const MatmulJob *j, size_t o, size_t end) {
                 for (size_t t = 0; t < j->n_tokens; t++)
                         kernel->dot(j->n_in, row, j->act + t * j->act_stride, &j->y[t * j->y_stride + o]);
         }
+}
+
+/* Packed tiles (packed.h) over rows [o, end), both multiples of their rows: every token count
+ * goes through them, one token included, since there is no transpose left to share. */
+static void rows_packed(const MatmulJob *j, const uint8_t *packed, size_t o, size_t end) {
+        const DotKernel *kernel = j->kernel;
+        const size_t rows = PACKED_TILE_ROWS, tokens = kernel->tile_tokens, tile_bytes = rows * j->w->row_bytes;
+        for (; o + rows <= end; o += rows) {
+                const uint8_t *tile = packed + o * j->w->row_bytes;
+                const void *next = o + 2 * rows <= end ? tile + tile_bytes : NULL;
+                for (size_t t = 0; t < j->n_tokens; t += tokens)
+                        kernel->tile_packed(j->n_in, tile, j->w->row_bytes, t == 0 ? next : NULL,
+                                            j->act + t * j->act_stride, j->act_stride, MIN(tokens, j->n_tokens - t),
+                                            &j->y[t * j->y_stride + o], j->y_stride);
+        }
+}
+
+/* Rows [o, end) of one product: from the packed copy where the matrix has one and the rows make
+ * whole tiles of it, the rest from the file; the same bits either way. */
+static void matmul_rows(const MatmulJob *j, size_t o, size_t end) {
+        const uint8_t *packed = j->kernel->tile_packed ? tensor_packed(j->w) : NULL;
+        if (packed) {
+                const size_t first = MIN((o + PACKED_TILE_ROWS - 1) / PACKED_TILE_ROWS * PACKED_TILE_ROWS, end);
+                const size_t last = MAX(first, MIN(end, j->w->packed_rows) / PACKED_TILE_ROWS * PACKED_TILE_ROWS);
+                rows_from_file(j, o, first);
+                rows_packed(j, packed, first, last);
+                o = last;
+        }
+        rows_from_file(j, o, end);
 }
 
 /* Prepares x in the kernel's activation format into c's scratch (or a new buffer, returned in

@@ -37,8 +37,10 @@
 
 #include "base/macro.h"
 #include "cpu/cpu-features.h"
+#include "cpu/dot.h"
 #include "cpu/kernels.h"
 #include "cpu/matmul.h"
+#include "cpu/packed.h"
 #include "tensor/fp16.h"
 #include "tensor/type-traits.h"
 
@@ -697,6 +699,124 @@ static ActFormat expected_act(uint32_t type) {
         }
 }
 
+/* The packed layout where packed.h puts each byte: row r's block b, its scale and quants, found
+ * again at the documented offsets of its tile. */
+static void check_packed_layout(uint32_t type, size_t n_rows, size_t row_len) {
+        const bool q4 = type == GGML_TYPE_Q4_0;
+        const size_t rb = row_bytes(type, row_len), nb = row_len / 32, src_block = q4 ? 18 : 34;
+        const size_t dwords = q4 ? 4 : 8, packed_block = PACKED_TILE_ROWS * src_block;
+        uint8_t *data = xmalloc(rb * n_rows), *packed = xmalloc(rb * n_rows);
+        for (size_t i = 0; i < rb * n_rows; i++)
+                data[i] = (uint8_t) rng_next();
+        const Tensor w = { .name = "test", .type = type, .ne = { row_len, n_rows, 1, 1 }, .row_bytes = rb,
+                           .data = data };
+        const size_t n_tiles = n_rows / PACKED_TILE_ROWS;
+        packed_write_tiles(&w, 0, 1, packed);
+        packed_write_tiles(&w, 1, n_tiles - 1, packed);
+        for (size_t r = 0; r < n_tiles * PACKED_TILE_ROWS; r++)
+                for (size_t b = 0; b < nb; b++) {
+                        const uint8_t *src = data + r * rb + b * src_block;
+                        const uint8_t *blk = packed + r / PACKED_TILE_ROWS * PACKED_TILE_ROWS * rb + b * packed_block;
+                        const size_t lane = r % PACKED_TILE_ROWS;
+                        assert_memory_equal(blk + 64 * dwords + 2 * lane, src, 2);
+                        for (size_t j = 0; j < dwords; j++)
+                                for (size_t k = 0; k < 4; k++)
+                                        assert_int_equal(blk[64 * j + 4 * lane + k], src[2 + 4 * j + k] ^ (q4 ? 0 : 0x80));
+                }
+        free(data), free(packed);
+}
+
+/* matmul() reading packed tiles against matmul() reading the file: the same bits for 1..9 tokens
+ * and around the tiles' count, whole and partial rows and columns (MatFormer), rows that are and
+ * are not whole tiles, on 1..3 threads, and through a view of a matrix's rows that starts at a
+ * tile (the per-layer projection's runs of layers) or not (then read from the file). */
+static void check_matmul_packed(CpuCompute *c, uint32_t type, size_t n_rows, size_t row_len, size_t n_out,
+                                size_t n_in, size_t view_first) {
+        const size_t max_tokens = 2 * TILE_TOKENS_VNNI + 1, x_stride = n_in + 1, y_stride = n_out + 3;
+        const size_t rb = row_bytes(type, row_len);
+        uint8_t *data = xmalloc(rb * n_rows);
+        float *x = xmalloc(x_stride * max_tokens * sizeof(float));
+        float *y = xmalloc(y_stride * max_tokens * sizeof(float)), *y1 = xmalloc(y_stride * max_tokens * sizeof(float));
+        for (size_t r = 0; r < n_rows; r++)
+                make_weights(type, data + r * rb, row_len, r % 3 == 2 ? W_RANDOM : W_QUANTISED);
+        for (size_t t = 0; t < max_tokens; t++)
+                make_activations(x + t * x_stride, x_stride);
+        Tensor w = { .name = "test", .type = type, .ne = { row_len, n_rows, 1, 1 }, .row_bytes = rb, .data = data };
+        Tensor *list[] = { &w };
+        const WeightPackerOptions opts = { .features = c->features };
+        WeightPacker *p = NULL;
+        GemmaError err = {};
+
+        for (size_t n_tokens = 1; n_tokens <= max_tokens; n_tokens++) {
+                if (n_tokens > 9 && n_tokens != TILE_TOKENS_VNNI && n_tokens != max_tokens)
+                        continue;
+                for (size_t i = 0; i < y_stride * max_tokens; i++)
+                        y[i] = y1[i] = -1.0f;
+                Tensor view = tensor_rows_view(&w, view_first, n_rows - view_first, PACKED_TILE_ROWS);
+                matmul(c, &view, n_out, n_in, x, x_stride, y1, y_stride, n_tokens);
+                if (!p) {
+                        if (weight_packer_start(list, 1, &opts, &p, &err) < 0)
+                                fail_msg("weight_packer_start: %s", gemma_error_message(&err));
+                        weight_packer_wait(p);
+                        const DotKernel *k = dot_kernel_find(type, c->features);
+                        const bool packs = k->tile_packed && n_rows >= PACKED_TILE_ROWS;
+                        assert_true((tensor_packed(&w) != NULL) == packs);
+                        assert_int_equal(w.packed_rows, packs ? n_rows / PACKED_TILE_ROWS * PACKED_TILE_ROWS : 0);
+                }
+                view = tensor_rows_view(&w, view_first, n_rows - view_first, PACKED_TILE_ROWS);
+                assert_true((view.packed != NULL) == (tensor_packed(&w) && view_first % PACKED_TILE_ROWS == 0));
+                matmul(c, &view, n_out, n_in, x, x_stride, y, y_stride, n_tokens);
+                weight_packer_free(p);
+                p = NULL;
+                assert_null(tensor_packed(&w));
+                for (size_t i = 0; i < y_stride * max_tokens; i++)
+                        if (!same_bits(y[i], y1[i]))
+                                fail_msg("%s packed, %zu tokens, %zu of %zu rows from %zu, %zu of %zu columns: token %zu "
+                                         "row %zu is %.9g, from the file %.9g",
+                                         type_traits(type)->name, n_tokens, n_out, n_rows, view_first, n_in, row_len,
+                                         i / y_stride, i % y_stride, (double) y[i], (double) y1[i]);
+        }
+        free(data), free(x), free(y), free(y1);
+}
+
+static void test_matmul_packed_matches_file(void **state) {
+        const uint32_t have = cpu_features_get();
+        static const uint32_t types[] = { GGML_TYPE_Q4_0, GGML_TYPE_Q8_0 };
+        size_t n_checked = 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(types); i++) {
+                check_packed_layout(types[i], 48, 9 * 32);
+                const DotKernel *k = dot_kernel_find(types[i], have);
+                if (!k || !k->tile_packed)
+                        continue;
+                for (uint32_t threads = 1; threads <= 3; threads++) {
+                        _cleanup_(cpu_compute_freep) CpuCompute *c = NULL;
+                        GemmaError err = {};
+                        if (cpu_compute_new(threads, &c, &err) < 0)
+                                fail_msg("cpu_compute_new: %s", gemma_error_message(&err));
+                        /* groups of 8 blocks and a tail; a slice of rows and columns; rows left
+                         * after the tiles; a view from a tile and from inside one; fewer rows than a tile */
+                        check_matmul_packed(c, types[i], 64, 19 * 32, 64, 19 * 32, 0);
+                        check_matmul_packed(c, types[i], 100, 16 * 32, 83, 9 * 32, 0);
+                        check_matmul_packed(c, types[i], 70, 8 * 32, 38, 8 * 32, 32);
+                        check_matmul_packed(c, types[i], 70, 3 * 32, 50, 3 * 32, 5);
+                        check_matmul_packed(c, types[i], 13, 4 * 32, 13, 4 * 32, 0);
+                }
+                /* a machine without the packed tiles leaves a packed matrix's copy unread */
+                _cleanup_(cpu_compute_freep) CpuCompute *scalar = NULL;
+                GemmaError err = {};
+                if (cpu_compute_new(2, &scalar, &err) < 0)
+                        fail_msg("cpu_compute_new: %s", gemma_error_message(&err));
+                check_matmul_packed(scalar, types[i], 40, 8 * 32, 40, 8 * 32, 0);
+                scalar->features = 0;
+                check_matmul_packed(scalar, types[i], 40, 8 * 32, 40, 8 * 32, 0);
+                printf("checked packed tiles of %s against the file's rows\n", k->name);
+                n_checked++;
+        }
+        if (n_checked == 0)
+                printf("SKIP: no packed tile kernel on this machine (or under GEMMAD_CPU_FEATURES)\n");
+}
+
 static void test_dot_kernel_table_selfcheck(void **state) {
         size_t n_rows;
         const DotKernel *rows = dot_kernel_table(&n_rows);
@@ -922,6 +1042,7 @@ int main(void) {
                 cmocka_unit_test(test_cpu_features_parse_describe),
                 cmocka_unit_test(test_dot_kernel_table_selfcheck),
                 cmocka_unit_test(test_matmul_shared_matches_separate),
+                cmocka_unit_test(test_matmul_packed_matches_file),
                 cmocka_unit_test(test_dot_kernel_find_no_features),
                 cmocka_unit_test(test_cpu_features_get_env_none),
                 cmocka_unit_test(test_act_quantize_matches_scalar),
