@@ -15,6 +15,7 @@
 
 #include "base/alloc.h"
 #include "cpu/matmul.h"
+#include "cpu/packed.h"
 #include "cpu/ops.h"
 #include "tensor/type-traits.h"
 
@@ -159,9 +160,8 @@ static void per_layer_inputs(const Gemma3nModel *m, const Gemma3nSlice *slice, c
                 uint32_t l1 = l0;
                 while (l1 < hp->n_layer && !slice->skip[l1])
                         l1++;
-                Tensor rows = m->w.per_layer_model_proj;
-                rows.data = tensor_row(&rows, (uint64_t) l0 * P);
-                rows.ne[1] = (uint64_t) (l1 - l0) * P;
+                const Tensor rows = tensor_rows_view(&m->w.per_layer_model_proj, (uint64_t) l0 * P,
+                                                     (uint64_t) (l1 - l0) * P, PACKED_TILE_ROWS);
                 matmul(a->c, &rows, rows.ne[1], D, a->x0, D, a->pli + l0 * P, LP, a->T);   /* [T, L*P] */
                 l0 = l1;
         }

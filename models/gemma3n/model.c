@@ -24,6 +24,7 @@ int gemma3n_model_load(const char *path, Gemma3nModel **ret, GemmaError *err) {
 Gemma3nModel *gemma3n_model_free(Gemma3nModel *m) {
         if (!m)
                 return NULL;
+        weight_packer_free(m->packer);
         gemma3n_accel_free(m->accel);
         gemma3n_weights_done(&m->w);
         gguf_close(m->file);
@@ -33,6 +34,65 @@ Gemma3nModel *gemma3n_model_free(Gemma3nModel *m) {
 
 void gemma3n_model_attach_accel(Gemma3nModel *m, Gemma3nAccel *accel) {
         if (m->accel != accel)
-                gemma3n_accel_free(m->accel);
+                weight_packer_free(m->packer);
+        gemma3n_accel_free(m->accel);
         m->accel = accel;
+}
+
+/* The matrices matmul() reads on the host, the layers first (the order they are packed in). */
+static size_t host_matrices(Gemma3nModel *m, Tensor **out) {
+        const Gemma3nHParams *hp = &m->hp;
+        Gemma3nWeights *w = &m->w;
+        size_t n = 0;
+        for (uint32_t l = 0; l < hp->n_layer; l++) {
+                if (m->accel && m->accel->runs_layer(m->accel, l))
+                        continue;
+                Gemma3nLayerWeights *lw = &w->layers[l];
+                out[n++] = &lw->laurel_l;
+                out[n++] = &lw->attn_q;
+                if (gemma3n_layer_owns_kv(hp, l)) {
+                        out[n++] = &lw->attn_k;
+                        out[n++] = &lw->attn_v;
+                }
+                out[n++] = &lw->attn_output;
+                out[n++] = &lw->laurel_r;
+                out[n++] = &lw->ffn_gate;
+                out[n++] = &lw->ffn_up;
+                out[n++] = &lw->ffn_down;
+                out[n++] = &lw->inp_gate;
+                out[n++] = &lw->proj;
+        }
+        out[n++] = &w->per_layer_model_proj;
+        for (uint32_t j = 0; j + 1 < hp->n_altup; j++) {
+                out[n++] = &w->altup_proj[j];
+                out[n++] = &w->altup_unembd_proj[j];
+        }
+        out[n++] = w->has_output ? &w->output : &w->token_embd;
+        return n;
+}
+
+/* Per layer at most 11 matrices; then the per-layer projection, AltUp's and the head. */
+#define HOST_MATRICES_MAX(hp) ((size_t) (hp)->n_layer * 11 + 2 * 15 + 2)
+
+int gemma3n_model_pack_weights(Gemma3nModel *m, uint32_t features, GemmaError *err) {
+        if (m->packer)
+                return 0;
+        Tensor **list = new0(Tensor *, HOST_MATRICES_MAX(&m->hp));
+        if (!list)
+                return gemma_error_set(err, -ENOMEM, "out of memory");
+        const size_t n = host_matrices(m, list);
+        /* the file's pages may be let go only when they are a mapping of the file */
+        const WeightPackerOptions opts = { .features = features, .release_source = m->file->mapped };
+        int k = weight_packer_start(list, n, &opts, &m->packer, err);
+        free(list);
+        return k;
+}
+
+WeightPackerProgress gemma3n_model_pack_progress(const Gemma3nModel *m) {
+        return m->packer ? weight_packer_progress(m->packer) : (WeightPackerProgress) {};
+}
+
+void gemma3n_model_wait_packed(const Gemma3nModel *m) {
+        if (m->packer)
+                weight_packer_wait(m->packer);
 }

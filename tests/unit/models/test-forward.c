@@ -2,13 +2,16 @@
  * decoding, soft-token (embedding) inputs, MatFormer slice views, and the forward pass's
  * errors. The numerics against an independent implementation live in tests/oracle/. */
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <cmocka.h>
 
+#include "cpu/kernels.h"
 #include "cpu/matmul.h"
 #include "gemma3n/forward.h"
 #include "gemma3n/make-test.h"
@@ -193,6 +196,49 @@ static void test_forward_threads_give_identical_logits(void **state) {
         free(one);
         free(three);
         fixture_free(fx);
+}
+
+/* The packed copies of the matrices (cpu/packed.h) against the file's: the same logits to the bit,
+ * prompt and decoding, for both types that pack; on a machine whose kernels do not pack, nothing
+ * is packed and the model still runs. */
+static void check_packed_weights(uint32_t type) {
+        Gemma3nTestSpec spec;
+        gemma3n_test_spec_default(&spec);
+        spec.type = type;
+        spec.seed = 23;
+        Fixture *fx = fixture_new(&spec);
+        int32_t tokens[9];
+        random_tokens(tokens, 9, spec.n_vocab, 29);
+        float *batch = run(fx->model, NULL, tokens, NULL, NULL, 9, 9, false);
+        float *decode = run(fx->model, NULL, tokens, NULL, NULL, 9, 9, true);
+
+        GemmaError err = {};
+        const uint32_t features = cpu_features_get();
+        if (gemma3n_model_pack_weights(fx->model, features, &err) < 0)
+                fail_msg("pack: %s", err.message);
+        gemma3n_model_wait_packed(fx->model);
+        const WeightPackerProgress p = gemma3n_model_pack_progress(fx->model);
+        const DotKernel *k = dot_kernel_find(type, features);
+        if (!k->tile_packed) {
+                assert_int_equal(p.matrices, 0);
+                printf("SKIP: %s does not pack on this machine\n", k->name);
+        } else {
+                assert_true(p.matrices > 0 && p.matrices_done == p.matrices);
+                assert_non_null(tensor_packed(&fx->model->w.layers[0].ffn_gate));
+                printf("packed %u matrices of %s, %" PRIu64 " bytes\n", p.matrices, type_traits(type)->name, p.bytes);
+        }
+        float *batch_packed = run(fx->model, NULL, tokens, NULL, NULL, 9, 9, false);
+        float *decode_packed = run(fx->model, NULL, tokens, NULL, NULL, 9, 9, true);
+        const size_t n = 9 * (size_t) spec.n_vocab;
+        assert_true(test_close_rel("packed prompt vs file", batch_packed, batch, n, 0));
+        assert_true(test_close_rel("packed decoding vs file", decode_packed, decode, n, 0));
+        free(batch), free(decode), free(batch_packed), free(decode_packed);
+        fixture_free(fx);
+}
+
+static void test_forward_packed_weights_give_identical_logits(void **state) {
+        check_packed_weights(GGML_TYPE_Q4_0);
+        check_packed_weights(GGML_TYPE_Q8_0);
 }
 
 static void test_forward_prefill_skips_shared_layers_same_logits(void **state) {
@@ -601,6 +647,7 @@ int main(void) {
                 cmocka_unit_test(test_forward_decode_equals_batch_no_kv_sharing),
                 cmocka_unit_test(test_forward_decode_equals_batch_quantized),
                 cmocka_unit_test(test_forward_threads_give_identical_logits),
+                cmocka_unit_test(test_forward_packed_weights_give_identical_logits),
                 cmocka_unit_test(test_forward_prefill_skips_shared_layers_same_logits),
                 cmocka_unit_test(test_forward_embedding_input_matches_pad_token),
                 cmocka_unit_test(test_forward_embedding_input_changes_output),
