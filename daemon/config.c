@@ -53,6 +53,7 @@ static const ConfigKey config_keys[] = {
         { "model", "threads", CONFIG_TYPE_U32, offsetof(Config, threads), 0, 0, 256, NULL },
         { "model", "context", CONFIG_TYPE_U32, offsetof(Config, context), 4096, 128, 1048576, NULL },
         { "model", "prefault", CONFIG_TYPE_BOOL, offsetof(Config, prefault), 1, 0, 1, NULL },
+        { "model", "pack_weights", CONFIG_TYPE_BOOL, offsetof(Config, pack_weights), 1, 0, 1, NULL },
         { "engine", "prefill_chunk", CONFIG_TYPE_U32, offsetof(Config, prefill_chunk), 128, 1, 4096, NULL },
         { "engine", "kv_cache_mib", CONFIG_TYPE_U32, offsetof(Config, kv_cache_mib), 1024, 16, 1048576, NULL },
         { "engine", "backend", CONFIG_TYPE_BACKEND, offsetof(Config, backend), 0, 0, 0, "auto" },

@@ -18,6 +18,8 @@ typedef struct Config {
                                            * capped at the model's trained context at load time */
         bool prefault;                    /* prefault = true: read the weights into memory while
                                            * State=loading, so the first request does not pay for it */
+        bool pack_weights;                /* pack_weights = true: a second, packed copy of the matrices
+                                           * the CPU multiplies, made in the background after load */
         /* [engine] */
         uint32_t prefill_chunk;           /* prefill_chunk = 128: tokens computed per engine step,
                                            * 1..4096; small keeps other clients streaming */

@@ -323,6 +323,12 @@ static void summarize_model(Manager *m, const Gemma3nModel *model) {
                 log_warning("%s", accel->message);
         else
                 log_info("%s", accel->message);
+        bool pack_failed;
+        const char *pack = engine_pack_report(m->engine, &pack_failed);
+        if (pack_failed)
+                log_warning("%s", pack);
+        else if (pack[0])
+                log_info("%s", pack);
         if (gguf_get_string(model->file, "general.name", &name, NULL) >= 0)
                 m->model.name = strndup(name.ptr, (size_t) name.len);
 }
@@ -422,6 +428,7 @@ int manager_new(const Config *config, const char *model_path, sd_event *event, c
                 .n_threads = config->threads,
                 .prefill_chunk = config->prefill_chunk,
                 .prefault = config->prefault,
+                .pack_weights = config->pack_weights,
                 .kv_budget_bytes = (uint64_t) config->kv_cache_mib << 20,
                 .max_device_bytes = (uint64_t) config->opencl_max_device_mib << 20,
                 .backend = config->backend,

@@ -51,6 +51,8 @@ struct Engine {
         char *model_path;
         char *backend;                /* params.backend, owned */
         AccelReport accel;            /* written while loading, read after READY */
+        char pack_report[GEMMA_ERROR_MESSAGE_MAX + 64];   /* likewise: a line for the log, "" for none */
+        bool pack_failed;
         int event_fd;
         pthread_t thread;
         bool thread_started;

@@ -440,6 +440,23 @@ static int prefault(Engine *e, double from, double to) {
         return 0;
 }
 
+/* Packs the CPU's matrices in the background (cpu/packed.h): ready does not wait for it, and until
+ * a matrix is packed it is read from the file, with the same results. */
+static void start_packing(Engine *e) {
+        GemmaError err = {};
+        if (gemma3n_model_pack_weights(e->model, e->compute->features, &err) < 0) {
+                e->pack_failed = true;
+                snprintf(e->pack_report, sizeof(e->pack_report), "weights are read from the file only: %s",
+                         gemma_error_message(&err));
+                return;
+        }
+        const WeightPackerProgress p = gemma3n_model_pack_progress(e->model);
+        if (p.matrices > 0)
+                snprintf(e->pack_report, sizeof(e->pack_report),
+                         "packing %" PRIu32 " matrices (%" PRIu64 " MiB) for the CPU's tiles in the background",
+                         p.matrices, p.bytes >> 20);
+}
+
 static int load(Engine *e, GemmaError *err) {
         int r;
         post_progress(e, 0.0, "mapping");
@@ -470,6 +487,8 @@ static int load(Engine *e, GemmaError *err) {
         if (r < 0)
                 return r;
         e->n_threads = threadpool_size(e->compute->pool);
+        if (e->params.pack_weights)
+                start_packing(e);
         if (e->params.prefault) {
                 r = prefault(e, 0.25, 1.0);
                 if (r < 0)
@@ -666,6 +685,11 @@ const char *engine_backend_name(const Engine *e) {
 
 const AccelReport *engine_accel_report(const Engine *e) {
         return &e->accel;
+}
+
+const char *engine_pack_report(const Engine *e, bool *ret_failed) {
+        *ret_failed = e->pack_failed;
+        return e->pack_report;
 }
 
 uint32_t engine_n_threads(const Engine *e) {

@@ -28,6 +28,7 @@ typedef struct EngineParams {
         const char *backend;          /* where decoder layers run: auto, cpu, opencl[:DEVICE];
                                        * NULL: cpu. Validated by the config reader */
         uint64_t max_device_bytes;    /* OpenCL device memory; 0: 90% of the device */
+        bool pack_weights;            /* pack the CPU's matrices after load (cpu/packed.h) */
 } EngineParams;
 
 typedef enum EngineFinish {
@@ -113,6 +114,9 @@ uint32_t engine_n_threads(const Engine *e);
 /* After READY: where the layers run, and what accel_select() said (placement or why the CPU). */
 struct AccelReport;
 const struct AccelReport *engine_accel_report(const Engine *e);
+/* After READY: a line for the log on packing the CPU's matrices ("" when not asked for), and
+ * whether it failed (the model then reads them from the file, as fast as before packing). */
+const char *engine_pack_report(const Engine *e, bool *ret_failed);
 
 /* Queues a job. A request's events end with one FINISHED. -EINVAL for an empty or bad job,
  * -ENOMEM; on failure the caller keeps job->tokens. */

@@ -103,6 +103,7 @@ static void test_config_init_defaults(void **state) {
         assert_int_equal(c.threads, 0);
         assert_int_equal(c.context, 4096);
         assert_true(c.prefault);
+        assert_true(c.pack_weights);
         assert_int_equal(c.prefill_chunk, 128);
         assert_int_equal(c.kv_cache_mib, 1024);
         assert_string_equal(c.backend, "auto");
@@ -160,6 +161,7 @@ static void test_config_load_string_every_key(void **state) {
                 "threads = 6\n"
                 "context = 8192\n"
                 "prefault = no\n"
+                "pack_weights = off\n"
                 "\n"
                 "[engine]\n"
                 "prefill_chunk = 64\n"
@@ -178,6 +180,7 @@ static void test_config_load_string_every_key(void **state) {
         assert_int_equal(c.threads, 6);
         assert_int_equal(c.context, 8192);
         assert_false(c.prefault);
+        assert_false(c.pack_weights);
         assert_int_equal(c.prefill_chunk, 64);
         assert_int_equal(c.sessions_per_client, 4);
         assert_int_equal(c.max_sessions, 100);
@@ -670,7 +673,7 @@ static void test_config_example_file(void **state) {
         }
         fclose(in);
         assert_int_equal(fclose(out), 0);
-        assert_int_equal(n_keys, 29);
+        assert_int_equal(n_keys, 30);
 
         assert_int_equal(config_init(&c), 0);
         assert_int_equal(config_init(&def), 0);
@@ -685,6 +688,7 @@ static void test_config_example_file(void **state) {
         assert_int_equal(c.threads, def.threads);
         assert_int_equal(c.context, def.context);
         assert_int_equal(c.prefault, def.prefault);
+        assert_int_equal(c.pack_weights, def.pack_weights);
         assert_int_equal(c.prefill_chunk, def.prefill_chunk);
         assert_int_equal(c.kv_cache_mib, def.kv_cache_mib);
         assert_string_equal(c.backend, def.backend);
