@@ -129,7 +129,7 @@ int cmd_eval(int argc, char **argv) {
 
         if (gemma3n_model_load(argv[optind], &m, &err) < 0 || cpu_compute_new(n_threads, &compute, &err) < 0)
                 goto fail;
-        tool_backend_attach(m, &backend, NULL);
+        tool_backend_attach(m, &backend, compute->features, NULL);
         if (slice_from_options(m, ffn_units, slice_arg, &slice, &err) < 0)
                 goto fail;
         /* Shaped for the slice: a skipped layer that owns KV keeps nothing. */

@@ -173,7 +173,7 @@ int cmd_generate(int argc, char **argv) {
         if (gemma3n_model_load(argv[optind], &m, &err) < 0 || tokenizer_load(m->file, &tok, &err) < 0 ||
             cpu_compute_new(n_threads, &compute, &err) < 0)
                 goto fail;
-        tool_backend_attach(m, &backend, NULL);
+        tool_backend_attach(m, &backend, compute->features, NULL);
         if (slice_from_options(m, ffn_units, slice_arg, &slice, &err) < 0)
                 goto fail;
         gp.slice = &slice;

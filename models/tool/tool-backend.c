@@ -28,12 +28,15 @@ int tool_backend_option(ToolBackend *b, int opt, const char *arg) {
                         return k;
                 b->max_device_bytes = (uint64_t) mib << 20;
                 return 1;
+        case TOOL_OPT_NO_PACK:
+                b->no_pack = true;
+                return 1;
         default:
                 return 0;
         }
 }
 
-void tool_backend_attach(Gemma3nModel *m, const ToolBackend *b, AccelReport *report) {
+void tool_backend_attach(Gemma3nModel *m, const ToolBackend *b, uint32_t cpu_features, AccelReport *report) {
         const AccelSelectOptions o = { .max_device_bytes = b->max_device_bytes };
         AccelReport r;
         accel_select(m, &b->spec, &o, &r);
@@ -41,4 +44,7 @@ void tool_backend_attach(Gemma3nModel *m, const ToolBackend *b, AccelReport *rep
                 fprintf(stderr, "gemma-model: %s\n", r.message);
         if (report)
                 *report = r;
+        GemmaError err = {};
+        if (!b->no_pack && gemma3n_model_pack_weights(m, cpu_features, &err) < 0)
+                fprintf(stderr, "gemma-model: %s; reading the weights from the file\n", err.message);
 }

@@ -8,7 +8,8 @@
  *    as a multiple of one session (target >= 2.5x at 4).
  *
  * Every figure is a ratio of times measured in the same run, so machine noise mostly cancels.
- * Usage: bench-sessions MODEL.gguf [THREADS] */
+ * Usage: bench-sessions MODEL.gguf [THREADS] [--no-pack]
+ * (--no-pack: the matrices are read from the file, as with pack_weights = false). */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -97,9 +98,10 @@ static void random_ids(int32_t *ids, size_t n, uint32_t n_vocab, uint64_t *state
 
 int main(int argc, char **argv) {
         if (argc < 2) {
-                fprintf(stderr, "Usage: bench-sessions MODEL.gguf [THREADS]\n");
+                fprintf(stderr, "Usage: bench-sessions MODEL.gguf [THREADS] [--no-pack]\n");
                 return 2;
         }
+        const bool pack = !(argc > 3 && strcmp(argv[3], "--no-pack") == 0);
         GemmaError err = {};
         EngineParams p = {
                 .model_path = argv[1],
@@ -107,6 +109,7 @@ int main(int argc, char **argv) {
                 .prefill_chunk = 128,
                 .prefault = true,
                 .kv_budget_bytes = 4ull << 30,
+                .pack_weights = pack,
         };
         Engine *e;
         if (engine_new(&p, &e, &err) < 0) {
@@ -116,6 +119,14 @@ int main(int argc, char **argv) {
         Tracker t = { .e = e };
         while (t.n_finished != UINT32_MAX)
                 drain(&t);
+        /* measured once packing is done: what a daemon serves from a few seconds after start */
+        gemma3n_model_wait_packed(engine_model(e));
+        const WeightPackerProgress packed = gemma3n_model_pack_progress(engine_model(e));
+        if (packed.matrices > 0)
+                printf("packed weights: %u matrices, %.0f MiB, in %.2f s after ready\n", packed.matrices,
+                       (double) packed.bytes / (1 << 20), packed.seconds);
+        else
+                printf("packed weights: none (%s)\n", pack ? "nothing packs on this machine" : "--no-pack");
         const uint32_t V = engine_model(e)->hp.n_vocab;
         uint64_t rng = 12345;
 
