@@ -104,9 +104,8 @@ typedef struct MatmulJob {
  * weights once; a row (or a tile's rows) is reused from cache for every token.
  *
  * Rows [o, end) read from the file (the matrix has no packed copy, or these rows are not whole
- * tiles of it). With a tile kernel
- * and several tokens, tiles cover the rows they fit; the rows left at the end of a part go one
- * (row, token) at a time, which gives the same bits. One token (decoding) goes row by row: a tile
+ * tiles of it). With a tile kernel and several tokens, tiles cover the rows they fit; the rows left
+ * at the end of a part go one (row, token) at a time, which gives the same bits. One token (decoding) goes row by row: a tile
  * would share only the activations, which sit in L1 anyway, and one whole row read through is what
  * streams best from memory (measured: a tile on one token is slower there). Except when only the
  * first n_in columns of each row are read (a MatFormer slice of ffn_down): the gap after each row
