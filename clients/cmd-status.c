@@ -85,8 +85,11 @@ static void print_status(json_object *props) {
         if (*message)
                 printf("     Message: %s\n", message);
 
-        printf("     Backend: %s (host %s, device %s)\n", *prop_string(props, "Backend") ? prop_string(props, "Backend") : "unknown",
+        printf("     Backend: %s (host %s, device %s", *prop_string(props, "Backend") ? prop_string(props, "Backend") : "unknown",
                format_bytes(prop_u64(props, "HostBytes"), b1), format_bytes(prop_u64(props, "DeviceBytes"), b2));
+        if (prop_u64(props, "PackedBytes") > 0)
+                printf(", packed %s", format_bytes(prop_u64(props, "PackedBytes"), b1));
+        printf(")\n");
         printf("     Context: %" PRIu64 " positions per session\n", prop_u64(props, "ContextLength"));
         printf("  Modalities: ");
         print_string_list(json_object_object_get_ex(props, "Modalities", &v) ? v : NULL);

@@ -409,6 +409,11 @@ PROPERTY_GETTER(get_queued_requests) {
         return sd_bus_message_append(reply, "u", b->n_pending);
 }
 
+PROPERTY_GETTER(get_packed_bytes) {
+        Bus *b = userdata;
+        return sd_bus_message_append(reply, "t", ready_model(b) ? engine_packed_bytes(b->manager->engine) : (uint64_t) 0);
+}
+
 PROPERTY_GETTER(get_kv_cache_bytes) {
         Bus *b = userdata;
         return sd_bus_message_append(reply, "t", b->manager && b->manager->engine ? engine_kv_bytes(b->manager->engine)
@@ -465,6 +470,8 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_PROPERTY("Backend", "s", get_backend, 0, EMITS),
         SD_BUS_PROPERTY("DeviceBytes", "t", get_device_bytes, 0, EMITS),
         SD_BUS_PROPERTY("HostBytes", "t", get_host_bytes, 0, EMITS),
+        /* becomes non-zero in the background after ready, announced by no signal: read it again */
+        SD_BUS_PROPERTY("PackedBytes", "t", get_packed_bytes, 0, 0),
         SD_BUS_PROPERTY("ActiveSlice", "s", get_active_slice, 0, EMITS),
         SD_BUS_PROPERTY("AvailableSlices", "as", get_available_slices, 0, EMITS),
         SD_BUS_PROPERTY("SlicePolicy", "s", get_slice_policy, 0, EMITS),

@@ -687,6 +687,11 @@ const AccelReport *engine_accel_report(const Engine *e) {
         return &e->accel;
 }
 
+uint64_t engine_packed_bytes(const Engine *e) {
+        const WeightPackerProgress p = gemma3n_model_pack_progress(e->model);
+        return p.matrices > 0 && p.matrices_done == p.matrices ? p.bytes : 0;
+}
+
 const char *engine_pack_report(const Engine *e, bool *ret_failed) {
         *ret_failed = e->pack_failed;
         return e->pack_report;

@@ -117,6 +117,9 @@ const struct AccelReport *engine_accel_report(const Engine *e);
 /* After READY: a line for the log on packing the CPU's matrices ("" when not asked for), and
  * whether it failed (the model then reads them from the file, as fast as before packing). */
 const char *engine_pack_report(const Engine *e, bool *ret_failed);
+/* After READY: the bytes of the packed copies once every one is made and in use; 0 while packing
+ * runs, and when nothing is packed (pack_weights off, no kernel for it, or it failed). Any thread. */
+uint64_t engine_packed_bytes(const Engine *e);
 
 /* Queues a job. A request's events end with one FINISHED. -EINVAL for an empty or bad job,
  * -ENOMEM; on failure the caller keeps job->tokens. */
