@@ -487,13 +487,14 @@ static int load(Engine *e, GemmaError *err) {
         if (r < 0)
                 return r;
         e->n_threads = threadpool_size(e->compute->pool);
-        if (e->params.pack_weights)
-                start_packing(e);
         if (e->params.prefault) {
                 r = prefault(e, 0.25, 1.0);
                 if (r < 0)
                         return gemma_error_set(err, r, "loading cancelled");
         }
+        /* after prefaulting, which would map again the file pages the packer lets go */
+        if (e->params.pack_weights)
+                start_packing(e);
         post_progress(e, 1.0, "ready");
         return 0;
 }
