@@ -34,8 +34,7 @@ Gemma3nModel *gemma3n_model_free(Gemma3nModel *m) {
 
 void gemma3n_model_attach_accel(Gemma3nModel *m, Gemma3nAccel *accel) {
         if (m->accel != accel)
-                weight_packer_free(m->packer);
-        gemma3n_accel_free(m->accel);
+                gemma3n_accel_free(m->accel);
         m->accel = accel;
 }
 
