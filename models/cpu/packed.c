@@ -2,6 +2,8 @@
 #include "packed.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -85,6 +87,24 @@ struct WeightPacker {
         double seconds;
 };
 
+/* The memory the system must have available beyond the copies for packing to start: a desktop
+ * keeps its other programs, and the copies are not reclaimable as the file's pages are. */
+#define AVAILABLE_MARGIN (512u << 20)
+
+/* MemAvailable from /proc/meminfo in bytes; 0 when it cannot be read (then nothing is refused). */
+static uint64_t mem_available(void) {
+        FILE *f = fopen("/proc/meminfo", "re");
+        char line[128];
+        unsigned long long kib = 0;
+        if (!f)
+                return 0;
+        while (fgets(line, sizeof(line), f))
+                if (sscanf(line, "MemAvailable: %llu kB", &kib) == 1)
+                        break;
+        fclose(f);
+        return (uint64_t) kib * 1024;
+}
+
 /* Tiles written between two looks at the stop flag. */
 #define TILES_PER_CHUNK 64
 #define MATRIX_ALIGN 4096
@@ -108,8 +128,12 @@ static void release_pages(const void *p, size_t n) {
 static void *packer_thread(void *userdata) {
         WeightPacker *p = userdata;
 
-        /* Packing is background work: the compute threads come first. */
-        (void) setpriority(PRIO_PROCESS, (id_t) gettid(), 10);
+        /* Packing is background work: the compute threads come first (five steps nicer than the
+         * process; getpriority's -1 on error is a valid value too, which does no harm here). */
+        errno = 0;
+        const int nice = getpriority(PRIO_PROCESS, (id_t) gettid());
+        if (errno == 0)
+                (void) setpriority(PRIO_PROCESS, (id_t) gettid(), MIN(nice + 5, 19));
         for (size_t i = 0; i < p->n_matrices; i++) {
                 PackedMatrix *m = &p->matrices[i];
                 const size_t n_tiles = m->rows / PACKED_TILE_ROWS;
@@ -158,9 +182,17 @@ int weight_packer_start(Tensor *const *tensors, size_t n, const WeightPackerOpti
                 m->dst = (uint8_t *) (uintptr_t) total;   /* an offset until the memory exists */
                 total += m->bytes;
         }
+        const uint64_t available = total > 0 ? mem_available() : 0;
+        if (available > 0 && available < (uint64_t) total + AVAILABLE_MARGIN) {
+                weight_packer_free(p);
+                return gemma_error_set(err, -ENOMEM,
+                                       "packed copies of the weights would take %zu MiB, and only %" PRIu64
+                                       " MiB of memory is available", total >> 20, available >> 20);
+        }
         if (total > 0) {
-                void *mem = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
-                                 0);
+                /* committed memory, not MAP_NORESERVE: a shortfall fails here, where the model can
+                 * go on reading the file, rather than as an OOM kill while packing */
+                void *mem = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
                 if (mem == MAP_FAILED) {
                         int k = -errno;
                         weight_packer_free(p);

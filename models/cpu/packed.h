@@ -6,10 +6,10 @@
  * costs as much as the products themselves, which is why a batch of four sessions cost 1.65x what
  * one did per row. Packed, each block's transpose is paid once, at load: four tokens then cost
  * about 1.1x one token, and one token itself runs 2.2x faster than the rows' kernel from L2. The
- * price is a second copy of the packed matrices in anonymous memory (the mapped pages they came
- * from are let go), made by a background thread after the model is ready, so that load to ready
- * still reads nothing: until a matrix is published, matmul() reads it from the file as before,
- * and both give the same bits.
+ * price is a copy of the packed matrices in anonymous memory (the mapped pages they came from are
+ * let go), made by a background thread that starts as loading ends and does not delay ready:
+ * until a matrix is published, matmul() reads it from the file as before, and both give the
+ * same bits.
  *
  * The layout: rows in tiles of PACKED_TILE_ROWS, each tile the same number of bytes as its rows
  * (so tile t starts where row 16 t does), its blocks one after another. Block b of a tile, the 32
@@ -48,7 +48,9 @@ typedef struct WeightPackerOptions {
 
 /* Starts packing tensors[0 .. n) (those of a type and kernel that pack; the rest are skipped).
  * The Tensors must outlive the packer and must not be copied while it runs (it publishes into
- * them). Fails only when the memory for the copies cannot be reserved. */
+ * them). Fails (-ENOMEM, and nothing is packed) when the copies would leave less than 512 MiB of
+ * the system's available memory, when they cannot be allocated, or when the thread cannot be
+ * started. */
 int weight_packer_start(Tensor *const *tensors, size_t n, const WeightPackerOptions *opts, WeightPacker **ret,
                         GemmaError *err);
 

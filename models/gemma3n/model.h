@@ -29,9 +29,9 @@ void gemma3n_model_attach_accel(Gemma3nModel *m, Gemma3nAccel *accel);
 
 /* Starts packing, in the background, every matrix the CPU multiplies for CPU features `features`
  * (cpu/packed.h): the decoder layers' (but those the attached accelerator runs), the per-layer
- * input projection, AltUp's and the LM head. Call once, after attaching any accelerator. Fails
- * only when the memory for the copies cannot be reserved; the model then reads the file as
- * before. */
+ * input projection, AltUp's and the LM head. Call once, after attaching any accelerator (one
+ * attached later leaves the copies of its layers unused). Fails as weight_packer_start() does
+ * (mostly: not enough memory available); the model then reads the file as before. */
 int gemma3n_model_pack_weights(Gemma3nModel *m, uint32_t features, GemmaError *err);
 
 /* What packing has done so far (all zero when it was never started). */
