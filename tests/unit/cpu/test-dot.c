@@ -729,22 +729,31 @@ static void check_packed_layout(uint32_t type, size_t n_rows, size_t row_len) {
 /* matmul() reading packed tiles against matmul() reading the file: the same bits for 1..9 tokens
  * and around the tiles' count, whole and partial rows and columns (MatFormer), rows that are and
  * are not whole tiles, on 1..3 threads, and through a view of a matrix's rows that starts at a
- * tile (the per-layer projection's runs of layers) or not (then read from the file). */
+ * tile (the per-layer projection's runs of layers) or not (then read from the file). The matrix
+ * is packed for this machine's features; c's may lack the packed tiles, and must then leave the
+ * copy unread. When every row matmul() reads is in a whole packed tile, the file's bytes of the
+ * packed rows are overwritten once packed: results that still match came from the copy. */
 static void check_matmul_packed(CpuCompute *c, uint32_t type, size_t n_rows, size_t row_len, size_t n_out,
                                 size_t n_in, size_t view_first) {
         const size_t max_tokens = 2 * TILE_TOKENS_VNNI + 1, x_stride = n_in + 1, y_stride = n_out + 3;
         const size_t rb = row_bytes(type, row_len);
-        uint8_t *data = xmalloc(rb * n_rows);
+        uint8_t *data = xmalloc(rb * n_rows), *saved = xmalloc(rb * n_rows);
         float *x = xmalloc(x_stride * max_tokens * sizeof(float));
         float *y = xmalloc(y_stride * max_tokens * sizeof(float)), *y1 = xmalloc(y_stride * max_tokens * sizeof(float));
         for (size_t r = 0; r < n_rows; r++)
                 make_weights(type, data + r * rb, row_len, r % 3 == 2 ? W_RANDOM : W_QUANTISED);
+        memcpy(saved, data, rb * n_rows);
         for (size_t t = 0; t < max_tokens; t++)
                 make_activations(x + t * x_stride, x_stride);
         Tensor w = { .name = "test", .type = type, .ne = { row_len, n_rows, 1, 1 }, .row_bytes = rb, .data = data };
         Tensor *list[] = { &w };
-        const WeightPackerOptions opts = { .features = c->features };
-        WeightPacker *p = NULL;
+        const WeightPackerOptions opts = { .features = cpu_features_get() };
+        const bool packs = dot_kernel_find(type, opts.features)->tile_packed && n_rows >= PACKED_TILE_ROWS;
+        const DotKernel *k = dot_kernel_find(type, c->features);
+        /* whether every row matmul() reads comes from the copy, so the file may be garbled */
+        const bool all_packed = packs && k->tile_packed && view_first % PACKED_TILE_ROWS == 0 &&
+                                n_out % PACKED_TILE_ROWS == 0 &&
+                                view_first + n_out <= n_rows / PACKED_TILE_ROWS * PACKED_TILE_ROWS;
         GemmaError err = {};
 
         for (size_t n_tokens = 1; n_tokens <= max_tokens; n_tokens++) {
@@ -754,29 +763,76 @@ static void check_matmul_packed(CpuCompute *c, uint32_t type, size_t n_rows, siz
                         y[i] = y1[i] = -1.0f;
                 Tensor view = tensor_rows_view(&w, view_first, n_rows - view_first, PACKED_TILE_ROWS);
                 matmul(c, &view, n_out, n_in, x, x_stride, y1, y_stride, n_tokens);
-                if (!p) {
-                        if (weight_packer_start(list, 1, &opts, &p, &err) < 0)
-                                fail_msg("weight_packer_start: %s", gemma_error_message(&err));
-                        weight_packer_wait(p);
-                        const DotKernel *k = dot_kernel_find(type, c->features);
-                        const bool packs = k->tile_packed && n_rows >= PACKED_TILE_ROWS;
-                        assert_true((tensor_packed(&w) != NULL) == packs);
-                        assert_int_equal(w.packed_rows, packs ? n_rows / PACKED_TILE_ROWS * PACKED_TILE_ROWS : 0);
-                }
+
+                WeightPacker *p = NULL;
+                if (weight_packer_start(list, 1, &opts, &p, &err) < 0)
+                        fail_msg("weight_packer_start: %s", gemma_error_message(&err));
+                weight_packer_wait(p);
+                assert_true((tensor_packed(&w) != NULL) == packs);
+                assert_int_equal(w.packed_rows, packs ? n_rows / PACKED_TILE_ROWS * PACKED_TILE_ROWS : 0);
+                if (all_packed)
+                        memset(data, 0x5a, rb * w.packed_rows);
                 view = tensor_rows_view(&w, view_first, n_rows - view_first, PACKED_TILE_ROWS);
-                assert_true((view.packed != NULL) == (tensor_packed(&w) && view_first % PACKED_TILE_ROWS == 0));
+                assert_true((view.packed != NULL) == (packs && view_first % PACKED_TILE_ROWS == 0));
                 matmul(c, &view, n_out, n_in, x, x_stride, y, y_stride, n_tokens);
                 weight_packer_free(p);
-                p = NULL;
                 assert_null(tensor_packed(&w));
+                memcpy(data, saved, rb * n_rows);
                 for (size_t i = 0; i < y_stride * max_tokens; i++)
                         if (!same_bits(y[i], y1[i]))
-                                fail_msg("%s packed, %zu tokens, %zu of %zu rows from %zu, %zu of %zu columns: token %zu "
-                                         "row %zu is %.9g, from the file %.9g",
-                                         type_traits(type)->name, n_tokens, n_out, n_rows, view_first, n_in, row_len,
-                                         i / y_stride, i % y_stride, (double) y[i], (double) y1[i]);
+                                fail_msg("%s packed (%s), %zu tokens, %zu of %zu rows from %zu, %zu of %zu columns: "
+                                         "token %zu row %zu is %.9g, from the file %.9g",
+                                         type_traits(type)->name, k->name, n_tokens, n_out, n_rows, view_first, n_in,
+                                         row_len, i / y_stride, i % y_stride, (double) y[i], (double) y1[i]);
         }
-        free(data), free(x), free(y), free(y1);
+        free(data), free(saved), free(x), free(y), free(y1);
+}
+
+/* Matrices published one by one while matmul() runs on them: every call, whichever matrices
+ * it finds packed, gives the bits of the file; and a packer freed while still packing stops
+ * cleanly and leaves every Tensor unpacked. */
+static void check_matmul_while_packing(CpuCompute *c, uint32_t type) {
+        enum { N_MATRICES = 6, ROWS = 256, TOKENS = 4 };
+        const size_t row_len = 64 * 32, rb = row_bytes(type, row_len);
+        uint8_t *data[N_MATRICES];
+        Tensor w[N_MATRICES], *list[N_MATRICES];
+        float *x = xmalloc(row_len * TOKENS * sizeof(float));
+        float *y = xmalloc(ROWS * TOKENS * sizeof(float)), *y1 = xmalloc(N_MATRICES * ROWS * TOKENS * sizeof(float));
+        for (size_t t = 0; t < TOKENS; t++)
+                make_activations(x + t * row_len, row_len);
+        for (size_t m = 0; m < N_MATRICES; m++) {
+                data[m] = xmalloc(rb * ROWS);
+                for (size_t r = 0; r < ROWS; r++)
+                        make_weights(type, data[m] + r * rb, row_len, W_QUANTISED);
+                w[m] = (Tensor) { .name = "test", .type = type, .ne = { row_len, ROWS, 1, 1 }, .row_bytes = rb,
+                                  .data = data[m] };
+                list[m] = &w[m];
+                matmul(c, &w[m], ROWS, row_len, x, row_len, y1 + m * ROWS * TOKENS, ROWS, TOKENS);
+        }
+        const WeightPackerOptions opts = { .features = c->features };
+        for (int round = 0; round < 2; round++) {
+                WeightPacker *p = NULL;
+                GemmaError err = {};
+                if (weight_packer_start(list, N_MATRICES, &opts, &p, &err) < 0)
+                        fail_msg("weight_packer_start: %s", gemma_error_message(&err));
+                for (int pass = 0; pass < (round == 0 ? 6 : 1); pass++)
+                        for (size_t m = 0; m < N_MATRICES; m++) {
+                                const size_t n_tokens = 1 + (pass + m) % TOKENS;
+                                matmul(c, &w[m], ROWS, row_len, x, row_len, y, ROWS, n_tokens);
+                                for (size_t i = 0; i < ROWS * n_tokens; i++)
+                                        if (!same_bits(y[i], y1[m * ROWS * TOKENS + i]))
+                                                fail_msg("%s matrix %zu, pass %d, %zu tokens: value %zu is %.9g, from "
+                                                         "the file %.9g", type_traits(type)->name, m, pass, n_tokens, i,
+                                                         (double) y[i], (double) y1[m * ROWS * TOKENS + i]);
+                        }
+                /* round 1 frees the packer at once, most likely while it still packs */
+                weight_packer_free(p);
+                for (size_t m = 0; m < N_MATRICES; m++)
+                        assert_null(tensor_packed(&w[m]));
+        }
+        for (size_t m = 0; m < N_MATRICES; m++)
+                free(data[m]);
+        free(x), free(y), free(y1);
 }
 
 static void test_matmul_packed_matches_file(void **state) {
@@ -798,19 +854,22 @@ static void test_matmul_packed_matches_file(void **state) {
                          * after the tiles; a view from a tile and from inside one; fewer rows than a tile */
                         check_matmul_packed(c, types[i], 64, 19 * 32, 64, 19 * 32, 0);
                         check_matmul_packed(c, types[i], 100, 16 * 32, 83, 9 * 32, 0);
+                        check_matmul_packed(c, types[i], 100, 16 * 32, 96, 16 * 32, 0);
                         check_matmul_packed(c, types[i], 70, 8 * 32, 38, 8 * 32, 32);
                         check_matmul_packed(c, types[i], 70, 3 * 32, 50, 3 * 32, 5);
                         check_matmul_packed(c, types[i], 13, 4 * 32, 13, 4 * 32, 0);
+                        if (threads == 2)
+                                check_matmul_while_packing(c, types[i]);
                 }
-                /* a machine without the packed tiles leaves a packed matrix's copy unread */
+                /* compute without the packed tiles (a scalar engine beside a packed model): the copy
+                 * stays unread */
                 _cleanup_(cpu_compute_freep) CpuCompute *scalar = NULL;
                 GemmaError err = {};
                 if (cpu_compute_new(2, &scalar, &err) < 0)
                         fail_msg("cpu_compute_new: %s", gemma_error_message(&err));
-                check_matmul_packed(scalar, types[i], 40, 8 * 32, 40, 8 * 32, 0);
                 scalar->features = 0;
                 check_matmul_packed(scalar, types[i], 40, 8 * 32, 40, 8 * 32, 0);
-                printf("checked packed tiles of %s against the file's rows\n", k->name);
+                printf("checked packed tiles of %s against the file's rows, also while packing\n", k->name);
                 n_checked++;
         }
         if (n_checked == 0)
