@@ -97,15 +97,26 @@ static void random_ids(int32_t *ids, size_t n, uint32_t n_vocab, uint64_t *state
 }
 
 int main(int argc, char **argv) {
-        if (argc < 2) {
+        const char *model = NULL, *threads = NULL;
+        bool pack = true, bad = false;
+        for (int i = 1; i < argc; i++) {
+                if (strcmp(argv[i], "--no-pack") == 0)
+                        pack = false;
+                else if (!model)
+                        model = argv[i];
+                else if (!threads && argv[i][0] && strspn(argv[i], "0123456789") == strlen(argv[i]))
+                        threads = argv[i];
+                else
+                        bad = true;
+        }
+        if (!model || bad) {
                 fprintf(stderr, "Usage: bench-sessions MODEL.gguf [THREADS] [--no-pack]\n");
                 return 2;
         }
-        const bool pack = !(argc > 3 && strcmp(argv[3], "--no-pack") == 0);
         GemmaError err = {};
         EngineParams p = {
-                .model_path = argv[1],
-                .n_threads = argc > 2 ? (uint32_t) atoi(argv[2]) : 0,
+                .model_path = model,
+                .n_threads = threads ? (uint32_t) atoi(threads) : 0,
                 .prefill_chunk = 128,
                 .prefault = true,
                 .kv_budget_bytes = 4ull << 30,
