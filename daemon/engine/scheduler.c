@@ -3,6 +3,7 @@
  * sequences that have prompt tokens waiting in turn — and runs one forward pass for all of
  * them, so the weights are read once per step however many clients are served. Starting a
  * request consults the prefix cache; finishing one records its pages there. */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -237,6 +238,33 @@ typedef struct Row {
         bool want_logits;
 } Row;
 
+/* What each row's sequence does with its logits once the forward pass is done: sampling,
+ * detokenising, stop strings. A sequence touches only its own state and its slot's text, so the
+ * rows are shared out over the compute threads: on the engine thread alone they took about
+ * 0.6 ms a decoding session (most of it the sampler over the vocabulary) while the other
+ * threads waited, 3.5 % of a step of four sessions. */
+typedef struct StepAfter {
+        const Row *rows;
+        uint32_t n_rows, V;
+        const float *logits;                          /* V floats for each row that wants them */
+        double seconds;
+        uint32_t logits_row[MAX_DECODE_ROWS + 1];     /* which of them is row i's */
+        int r[MAX_DECODE_ROWS + 1];
+        SequenceStep step[MAX_DECODE_ROWS + 1];
+        GemmaError err[MAX_DECODE_ROWS + 1];
+} StepAfter;
+
+static void step_after_part(void *userdata, uint32_t part, uint32_t n_parts) {
+        StepAfter *a = userdata;
+        for (uint32_t i = a->n_rows * part / n_parts; i < a->n_rows * (part + 1) / n_parts; i++) {
+                const Row *row = &a->rows[i];
+                const float *logits = row->want_logits ? a->logits + (size_t) a->logits_row[i] * a->V : NULL;
+                a->step[i] = SEQUENCE_IDLE;
+                a->r[i] = sequence_step_after(row->slot->seq, row->n, logits, a->seconds, collect_text, row->slot,
+                                              &a->step[i], &a->err[i]);
+        }
+}
+
 static bool is_decode(const Slot *s) {
         return sequence_turn_running(s->seq) && sequence_stats(s->seq)->n_generated > 0 &&
                sequence_n_queued(s->seq) == 1;
@@ -346,25 +374,29 @@ void engine_schedule_step(Engine *e) {
         int r = gemma3n_forward_multi(e->model, e->compute, slice, batch, n_rows, e->logits, &err);
         double dt = now_sec() - t0;
 
-        uint32_t k = 0;
-        for (uint32_t i = 0; i < n_rows; i++) {
-                Slot *slot = rows[i].slot;
-                SequenceStep step = SEQUENCE_IDLE;
-                GemmaError serr = err;
-                int sr = r;
-                if (sr >= 0) {
-                        const float *logits = rows[i].want_logits ? e->logits + (size_t) k++ * V : NULL;
-                        bool prefill = !is_decode(slot);
-                        if (prefill)
-                                slot->n_prefill += rows[i].n;
-                        sr = sequence_step_after(slot->seq, rows[i].n, logits, dt, collect_text, slot, &step, &serr);
+        if (r < 0) {
+                for (uint32_t i = 0; i < n_rows; i++)
+                        after_step(e, rows[i].slot, r, SEQUENCE_IDLE, &err);
+        } else {
+                static_assert(sizeof(StepAfter) < 64 * 1024, "a StepAfter lives on the engine thread's stack");
+                StepAfter a = { .rows = rows, .n_rows = n_rows, .V = V, .logits = e->logits, .seconds = dt };
+                bool prefill[MAX_DECODE_ROWS + 1];
+                for (uint32_t i = 0, k = 0; i < n_rows; i++) {
+                        a.logits_row[i] = rows[i].want_logits ? k++ : 0;
+                        a.err[i] = (GemmaError) {};
+                        prefill[i] = !is_decode(rows[i].slot);
+                        if (prefill[i])
+                                rows[i].slot->n_prefill += rows[i].n;
+                }
+                threadpool_run(n_rows > 1 ? e->compute->pool : NULL, step_after_part, &a);
+                for (uint32_t i = 0; i < n_rows; i++) {
                         /* Offer the pages this chunk completed to the prefix cache now, while the
                          * sequence still holds their sliding-window layers (it releases those
                          * as it moves on, and a later request needs them to start there). */
-                        if (sr >= 0 && prefill)
-                                remember_prefix(e, slot);
+                        if (a.r[i] >= 0 && prefill[i])
+                                remember_prefix(e, rows[i].slot);
+                        after_step(e, rows[i].slot, a.r[i], a.step[i], &a.err[i]);
                 }
-                after_step(e, slot, sr, step, &serr);
         }
 
         /* Keep the pool within its budget by forgetting cached prefixes nobody uses. */
