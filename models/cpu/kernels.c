@@ -17,16 +17,14 @@
 #define ROW(type, features, act_format, row_name, fn)                                            \
         { .weight_type = (type), .cpu_features = (features), .act = (act_format), .name = (row_name), \
           .dot = (fn) }
-/* A row that also has a tile kernel, of rows x tokens. */
-#define ROW_TILE(type, features, act_format, row_name, fn, tile_fn, rows, tokens)                \
-        { .weight_type = (type), .cpu_features = (features), .act = (act_format), .name = (row_name), \
-          .dot = (fn), .tile = (tile_fn), .tile_rows = (rows), .tile_tokens = (tokens) }
-
 /* A row whose tiles also read packed weights (packed.h). */
 #define ROW_TILE_PACKED(type, features, act_format, row_name, fn, tile_fn, rows, tokens, packed_fn)     \
         { .weight_type = (type), .cpu_features = (features), .act = (act_format), .name = (row_name), \
           .dot = (fn), .tile = (tile_fn), .tile_rows = (rows), .tile_tokens = (tokens),               \
           .tile_packed = (packed_fn) }
+/* A row that also has a tile kernel, of rows x tokens. */
+#define ROW_TILE(type, features, act_format, row_name, fn, tile_fn, rows, tokens) \
+        ROW_TILE_PACKED(type, features, act_format, row_name, fn, tile_fn, rows, tokens, NULL)
 
 static const DotKernel table[] = {
 #if GEMMAD_HAVE_AVX512

@@ -100,14 +100,31 @@ typedef struct MatmulJob {
         size_t y_stride;
 } MatmulJob;
 
+/* Whole tiles of `rows` rows over [o, end) through tile kernel fn, every token in calls of at most
+ * the kernel's tile_tokens; row r's tile starts at base + r * row_bytes (the file's rows, or their
+ * packed copy, which keeps the same offsets). The first call for a tile brings the next tile in
+ * (kernels.h). Returns where the whole tiles end. */
+static size_t tile_rows(const MatmulJob *j, DotTileFn fn, const void *base, size_t rows, size_t o, size_t end) {
+        const size_t tokens = j->kernel->tile_tokens, row_bytes = j->w->row_bytes;
+        for (; o + rows <= end; o += rows) {
+                const uint8_t *tile = (const uint8_t *) base + o * row_bytes;
+                const void *next = o + 2 * rows <= end ? tile + rows * row_bytes : NULL;
+                for (size_t t = 0; t < j->n_tokens; t += tokens)
+                        fn(j->n_in, tile, row_bytes, t == 0 ? next : NULL, j->act + t * j->act_stride, j->act_stride,
+                           MIN(tokens, j->n_tokens - t), &j->y[t * j->y_stride + o], j->y_stride);
+        }
+        return o;
+}
+
 /* Rows are dealt out in equal contiguous ranges, so each thread streams its own part of the
  * weights once; a row (or a tile's rows) is reused from cache for every token.
  *
  * Rows [o, end) read from the file (the matrix has no packed copy, or these rows are not whole
  * tiles of it). With a tile kernel and several tokens, tiles cover the rows they fit; the rows left
- * at the end of a part go one (row, token) at a time, which gives the same bits. One token (decoding) goes row by row: a tile
- * would share only the activations, which sit in L1 anyway, and one whole row read through is what
- * streams best from memory (measured: a tile on one token is slower there). Except when only the
+ * at the end of a part go one (row, token) at a time, which gives the same bits. One token
+ * (decoding) goes row by row: a tile would share only the activations, which sit in L1 anyway, and
+ * one whole row read through is what streams best from memory (measured: a tile on one token is
+ * slower there). Except when only the
  * first n_in columns of each row are read (a MatFormer slice of ffn_down): the gap after each row
  * stops the hardware prefetchers, and a tile, which asks for the next tile's used columns as it
  * goes, streams such rows best (E2B's ffn_down at 3/4 width, 30 layers, one token: 15-19 ms row by
@@ -116,17 +133,8 @@ static void rows_from_file(const MatmulJob *j, size_t o, size_t end) {
         const DotKernel *kernel = j->kernel;
 
         const bool partial_rows = j->n_in < j->w->ne[0];
-        if (kernel->tile && (j->n_tokens > 1 || partial_rows)) {
-                const size_t rows = kernel->tile_rows, tokens = kernel->tile_tokens;
-                for (; o + rows <= end; o += rows) {
-                        /* the first call for a tile brings the next tile's rows in (kernels.h) */
-                        const void *next = o + 2 * rows <= end ? tensor_row(j->w, o + rows) : NULL;
-                        for (size_t t = 0; t < j->n_tokens; t += tokens)
-                                kernel->tile(j->n_in, tensor_row(j->w, o), j->w->row_bytes, t == 0 ? next : NULL,
-                                             j->act + t * j->act_stride, j->act_stride, MIN(tokens, j->n_tokens - t),
-                                             &j->y[t * j->y_stride + o], j->y_stride);
-                }
-        }
+        if (kernel->tile && (j->n_tokens > 1 || partial_rows))
+                o = tile_rows(j, kernel->tile, j->w->data, kernel->tile_rows, o, end);
         /* Partial rows of a type without a tile: the gap between the bytes used of one row and the
          * next stops the hardware prefetchers (a 3/4 slice of E2B's ffn_down took twice as long as
          * the whole matrix), so a row asks for the used bytes of the row PARTIAL_ROWS_AHEAD on, far
@@ -143,30 +151,16 @@ static void rows_from_file(const MatmulJob *j, size_t o, size_t end) {
         }
 }
 
-/* Packed tiles (packed.h) over rows [o, end), both multiples of their rows: every token count
- * goes through them, one token included, since there is no transpose left to share. */
-static void rows_packed(const MatmulJob *j, const uint8_t *packed, size_t o, size_t end) {
-        const DotKernel *kernel = j->kernel;
-        const size_t rows = PACKED_TILE_ROWS, tokens = kernel->tile_tokens, tile_bytes = rows * j->w->row_bytes;
-        for (; o + rows <= end; o += rows) {
-                const uint8_t *tile = packed + o * j->w->row_bytes;
-                const void *next = o + 2 * rows <= end ? tile + tile_bytes : NULL;
-                for (size_t t = 0; t < j->n_tokens; t += tokens)
-                        kernel->tile_packed(j->n_in, tile, j->w->row_bytes, t == 0 ? next : NULL,
-                                            j->act + t * j->act_stride, j->act_stride, MIN(tokens, j->n_tokens - t),
-                                            &j->y[t * j->y_stride + o], j->y_stride);
-        }
-}
-
 /* Rows [o, end) of one product: from the packed copy where the matrix has one and the rows make
- * whole tiles of it, the rest from the file; the same bits either way. */
+ * whole tiles of it, the rest from the file; the same bits either way. Packed tiles take every
+ * token count, one token included, since there is no transpose left to share. */
 static void matmul_rows(const MatmulJob *j, size_t o, size_t end) {
         const uint8_t *packed = j->kernel->tile_packed ? tensor_packed(j->w) : NULL;
         if (packed) {
                 const size_t first = MIN((o + PACKED_TILE_ROWS - 1) / PACKED_TILE_ROWS * PACKED_TILE_ROWS, end);
                 const size_t last = MAX(first, MIN(end, j->w->packed_rows) / PACKED_TILE_ROWS * PACKED_TILE_ROWS);
                 rows_from_file(j, o, first);
-                rows_packed(j, packed, first, last);
+                tile_rows(j, j->kernel->tile_packed, packed, PACKED_TILE_ROWS, first, last);
                 o = last;
         }
         rows_from_file(j, o, end);
