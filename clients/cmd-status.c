@@ -87,8 +87,9 @@ static void print_status(json_object *props) {
 
         printf("     Backend: %s (host %s, device %s", *prop_string(props, "Backend") ? prop_string(props, "Backend") : "unknown",
                format_bytes(prop_u64(props, "HostBytes"), b1), format_bytes(prop_u64(props, "DeviceBytes"), b2));
-        if (prop_u64(props, "PackedBytes") > 0)
-                printf(", packed %s", format_bytes(prop_u64(props, "PackedBytes"), b1));
+        const uint64_t packed = prop_u64(props, "PackedBytes");
+        if (packed > 0)
+                printf(", packed %s", format_bytes(packed, b1));
         printf(")\n");
         printf("     Context: %" PRIu64 " positions per session\n", prop_u64(props, "ContextLength"));
         printf("  Modalities: ");

@@ -383,7 +383,6 @@ void engine_schedule_step(Engine *e) {
                 bool prefill[MAX_DECODE_ROWS + 1];
                 for (uint32_t i = 0, k = 0; i < n_rows; i++) {
                         a.logits_row[i] = rows[i].want_logits ? k++ : 0;
-                        a.err[i] = (GemmaError) {};
                         prefill[i] = !is_decode(rows[i].slot);
                         if (prefill[i])
                                 rows[i].slot->n_prefill += rows[i].n;

@@ -82,7 +82,6 @@ struct WeightPacker {
         pthread_mutex_t lock;
         pthread_cond_t progressed;
         size_t done;                 /* matrices published; under lock */
-        uint64_t bytes_done;
         struct timespec started;
         double seconds;
 };
@@ -147,7 +146,6 @@ static void *packer_thread(void *userdata) {
                         release_pages(m->tensor->data, m->rows * m->tensor->row_bytes);
                 pthread_mutex_lock(&p->lock);
                 p->done++;
-                p->bytes_done += m->bytes;
                 p->seconds = seconds_since(&p->started);
                 pthread_cond_broadcast(&p->progressed);
                 pthread_mutex_unlock(&p->lock);
@@ -225,7 +223,6 @@ WeightPackerProgress weight_packer_progress(WeightPacker *p) {
                 r.bytes += p->matrices[i].bytes;
         pthread_mutex_lock(&p->lock);
         r.matrices_done = (uint32_t) p->done;
-        r.bytes_done = p->bytes_done;
         r.seconds = p->seconds;
         pthread_mutex_unlock(&p->lock);
         return r;

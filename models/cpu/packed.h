@@ -56,7 +56,7 @@ int weight_packer_start(Tensor *const *tensors, size_t n, const WeightPackerOpti
 
 typedef struct WeightPackerProgress {
         uint32_t matrices, matrices_done;
-        uint64_t bytes, bytes_done;    /* of the packed copies */
+        uint64_t bytes;                /* of the packed copies, all of them */
         double seconds;                /* from start to the last matrix published */
 } WeightPackerProgress;
 
