@@ -64,6 +64,21 @@ F32DotFn cpu_dot_f32(const CpuCompute *c) {
         return dot_kernel_find(GGML_TYPE_F32, c ? c->features : cpu_features_get())->dot;
 }
 
+void cpu_dot_rows_f32(const CpuCompute *c, size_t n, const float *rows, size_t stride, size_t n_rows, const float *x,
+                      size_t x_stride, size_t n_x, float *ret, size_t ret_stride) {
+        const DotKernel *k = dot_kernel_find(GGML_TYPE_F32, c ? c->features : cpu_features_get());
+        size_t r = 0;
+        if (k->tile && n_x <= k->tile_tokens)
+                for (const size_t R = k->tile_rows; r + R <= n_rows; r += R) {
+                        const float *next = r + 2 * R <= n_rows ? rows + (r + R) * stride : NULL;
+                        k->tile(n, rows + r * stride, stride * sizeof(float), next, x, x_stride * sizeof(float), n_x,
+                                ret + r, ret_stride);
+                }
+        for (; r < n_rows; r++)
+                for (size_t t = 0; t < n_x; t++)
+                        k->dot(n, rows + r * stride, x + t * x_stride, &ret[t * ret_stride + r]);
+}
+
 /* Whether the AVX2 helper kernels (dot-avx2.c) may run: built, and the CPU has what they need. */
 static bool avx2_helpers(const CpuCompute *c) {
 #if GEMMAD_HAVE_AVX2

@@ -65,6 +65,13 @@ void matmul_shared(CpuCompute *c, const MatmulOutput *outs, size_t n_outs, size_
 typedef void (*F32DotFn)(size_t n, const void *a, const void *b, float *ret);
 F32DotFn cpu_dot_f32(const CpuCompute *c);
 
+/* ret[t * ret_stride + r] = sum_{i < n} rows[r * stride + i] * x[t * x_stride + i] for r < n_rows and
+ * t < n_x: attention's scores, several query heads against a run of key rows. Each result has the
+ * bits cpu_dot_f32(c) gives it; the rows are taken a few at a time for all of x, while the next
+ * few are fetched. */
+void cpu_dot_rows_f32(const CpuCompute *c, size_t n, const float *rows, size_t stride, size_t n_rows, const float *x,
+                      size_t x_stride, size_t n_x, float *ret, size_t ret_stride);
+
 /* out[i] += sum_{u < n_rows} w[u] * x[u * stride + i] for i < n, with the fastest kernel the CPU
  * features of c allow: attention's weighted sum of value rows. */
 typedef void (*F32AxpyRowsFn)(size_t n, const float *x, size_t stride, const float *w, size_t n_rows, float *out);

@@ -3,7 +3,10 @@
  * - attention's weighted sum of value rows (cpu_axpy_rows_f32) against a double-precision
  *   reference, on odd lengths and strides, adding to what out already holds;
  * - exp over a vector (cpu_exp_f32) against double exp over its whole range, odd lengths, NaN
- *   kept, arguments past the clamp. */
+ *   kept, arguments past the clamp;
+ * - attention's scores of several query heads against a run of key rows (cpu_dot_rows_f32): every
+ *   result the very bits of cpu_dot_f32 for its row and head, odd lengths, strides and counts,
+ *   nothing written between or after the results. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "cpu/cpu-features.h"
@@ -121,12 +125,57 @@ static void test_exp_selected(void **state) {
         check_exp(fn, "selected exp");
 }
 
+static void check_dot_rows(size_t n, size_t stride, size_t n_rows, size_t x_stride, size_t n_x) {
+        const size_t ret_stride = n_rows + 2;
+        float *rows = malloc((n_rows * stride + n + 1) * sizeof(float));
+        float *x = malloc((n_x * x_stride + n + 1) * sizeof(float));
+        float *ret = malloc((n_x * ret_stride + 1) * sizeof(float));
+        assert_non_null(rows);
+        assert_non_null(x);
+        assert_non_null(ret);
+        for (size_t i = 0; i < n_rows * stride + n; i++)
+                rows[i] = uniform();
+        for (size_t i = 0; i < n_x * x_stride + n; i++)
+                x[i] = uniform();
+        for (size_t i = 0; i < n_x * ret_stride + 1; i++)
+                ret[i] = 12345.0f;   /* guards: only ret[t * ret_stride + r] for r < n_rows change */
+        cpu_dot_rows_f32(NULL, n, rows, stride, n_rows, x, x_stride, n_x, ret, ret_stride);
+        const F32DotFn dot = cpu_dot_f32(NULL);
+        for (size_t t = 0; t < n_x; t++) {
+                for (size_t r = 0; r < n_rows; r++) {
+                        float want;
+                        dot(n, rows + r * stride, x + t * x_stride, &want);
+                        if (memcmp(&want, &ret[t * ret_stride + r], sizeof(float)) != 0)
+                                fail_msg("dot rows n=%zu rows=%zu x=%zu: row %zu, x %zu: %.9g, the dot gives %.9g", n,
+                                         n_rows, n_x, r, t, ret[t * ret_stride + r], want);
+                }
+                assert_true(ret[t * ret_stride + n_rows] == 12345.0f && ret[t * ret_stride + n_rows + 1] == 12345.0f);
+        }
+        free(rows);
+        free(x);
+        free(ret);
+}
+
+static void test_dot_rows(void **state) {
+        static const size_t lengths[] = { 1, 7, 8, 31, 32, 33, 100, 256, 257 };
+        static const size_t rows[] = { 0, 1, 3, 4, 5, 8, 9, 33 };
+        static const size_t xs[] = { 1, 2, 4, 5 };
+        for (size_t a = 0; a < sizeof(lengths) / sizeof(lengths[0]); a++)
+                for (size_t b = 0; b < sizeof(rows) / sizeof(rows[0]); b++)
+                        for (size_t c = 0; c < sizeof(xs) / sizeof(xs[0]); c++) {
+                                const size_t n = lengths[a];
+                                check_dot_rows(n, n, rows[b], n, xs[c]);
+                                check_dot_rows(n, 2 * n + 3, rows[b], n + 5, xs[c]);
+                        }
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_axpy_rows_scalar),
                 cmocka_unit_test(test_axpy_rows_selected),
                 cmocka_unit_test(test_exp_scalar),
                 cmocka_unit_test(test_exp_selected),
+                cmocka_unit_test(test_dot_rows),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -198,6 +198,38 @@ static void test_forward_threads_give_identical_logits(void **state) {
         fixture_free(fx);
 }
 
+/* Attention's units of work (one row, one KV head and all or an equal share of its query heads)
+ * depend on the number of threads; each head's arithmetic does not. E2B's 8 query heads over 2 KV
+ * heads, decoding across KV pages: 1 and 2 threads take whole groups of 4, 3 threads halves of a
+ * group, 5 single heads; all give the same logits to the bit. */
+static void test_forward_attention_split_gives_identical_logits(void **state) {
+        Gemma3nTestSpec spec;
+        gemma3n_test_spec_default(&spec);
+        spec.n_head = 8;
+        spec.n_head_kv = 2;
+        spec.head_dim = 16;
+        spec.sliding_window = 40;
+        Fixture *fx = fixture_new(&spec);
+        enum { N = 80 };   /* past the 64-position pages of run()'s cache, and past the window */
+        int32_t tokens[N];
+        random_tokens(tokens, N, spec.n_vocab, 17);
+        static const uint32_t threads[] = { 1, 2, 3, 5 };
+        float *logits[4];
+        for (int i = 0; i < 4; i++) {
+                run_threads = threads[i];
+                logits[i] = run(fx->model, NULL, tokens, NULL, NULL, N, N, true);
+        }
+        run_threads = 2;
+        for (int i = 1; i < 4; i++) {
+                char what[64];
+                snprintf(what, sizeof(what), "decoding on %u threads vs 1", threads[i]);
+                assert_true(test_close_rel(what, logits[i], logits[0], N * (size_t) spec.n_vocab, 0));
+        }
+        for (int i = 0; i < 4; i++)
+                free(logits[i]);
+        fixture_free(fx);
+}
+
 /* The packed copies of the matrices (cpu/packed.h) against the file's: the same logits to the bit,
  * prompt and decoding, for both types that pack; on a machine whose kernels do not pack, nothing
  * is packed and the model still runs. */
@@ -647,6 +679,7 @@ int main(void) {
                 cmocka_unit_test(test_forward_decode_equals_batch_no_kv_sharing),
                 cmocka_unit_test(test_forward_decode_equals_batch_quantized),
                 cmocka_unit_test(test_forward_threads_give_identical_logits),
+                cmocka_unit_test(test_forward_attention_split_gives_identical_logits),
                 cmocka_unit_test(test_forward_packed_weights_give_identical_logits),
                 cmocka_unit_test(test_forward_prefill_skips_shared_layers_same_logits),
                 cmocka_unit_test(test_forward_embedding_input_matches_pad_token),
