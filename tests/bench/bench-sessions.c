@@ -178,7 +178,8 @@ static void concurrency(Tracker *t, const uint32_t *sessions, size_t n_counts, c
                n_counts > 2 ? "n" : "of them");
         for (size_t k = 0; k < n_counts; k++)
                 printf("  %u session%s: %6.2f tokens/s (%5.2fx one)   %6.2f tokens/s (%5.2fx one)"
-                       "    %6.2f tokens/s (%5.2fx one)\n", sessions[k], sessions[k] > 1 ? "s" : " ", best_wall[k], best_wall[k] / best_wall[0],
+                       "    %6.2f tokens/s (%5.2fx one)\n",
+                       sessions[k], sessions[k] > 1 ? "s" : " ", best_wall[k], best_wall[k] / best_wall[0],
                        best_decode[k], best_decode[k] / best_decode[0], best_all[k], best_all[k] / best_all[0]);
         free(ids);
 }
