@@ -13,12 +13,15 @@
  * Usage: bench-sessions MODEL.gguf [THREADS] [--no-pack]
  * (--no-pack: the matrices are read from the file, as with pack_weights = false). */
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "base/macro.h"
 #include "engine/engine.h"
 #include "request.h"
 
@@ -31,6 +34,10 @@ static double now_sec(void) {
 }
 
 /* Events of the requests in flight, drained from the engine's eventfd. */
+/* The most sessions one count runs, the most tokens one of them generates, and the most session
+ * counts one part compares. */
+enum { MAX_SESSIONS = 8, MAX_GENERATE = 128, MAX_COUNTS = 4 };
+
 typedef struct Tracker {
         Engine *e;
         uint32_t n_finished;
@@ -39,7 +46,7 @@ typedef struct Tracker {
         /* now_sec() of the request's text events: one per step that produced text, i.e. per
          * generated token but for the rare token whose text waits for the next (a partial UTF-8
          * character) */
-        double text_at[64][128];
+        double text_at[64][MAX_GENERATE];
         uint32_t n_text[64];
         uint64_t first_id;
 } Tracker;
@@ -61,8 +68,15 @@ static void drain(Tracker *t) {
                 if (ev->kind == ENGINE_EVENT_TEXT && ev->request_id >= t->first_id &&
                     ev->request_id - t->first_id < 64) {
                         const uint64_t i = ev->request_id - t->first_id;
-                        if (t->n_text[i] < 128)
+                        if (t->n_text[i] < MAX_GENERATE)
                                 t->text_at[i][t->n_text[i]++] = now_sec();
+                }
+                if (ev->kind == ENGINE_EVENT_FINISHED &&
+                    (ev->result.finish == ENGINE_FINISH_OVERFLOW || ev->result.finish == ENGINE_FINISH_ERROR)) {
+                        /* a figure from failed requests would be a figure of nothing */
+                        fprintf(stderr, "bench-sessions: request %" PRIu64 " failed: %s\n", ev->request_id,
+                                ev->result.message);
+                        exit(1);
                 }
                 if (ev->kind == ENGINE_EVENT_FINISHED && ev->request_id >= t->first_id &&
                     ev->request_id - t->first_id < 64) {
@@ -114,17 +128,21 @@ static void random_ids(int32_t *ids, size_t n, uint32_t n_vocab, uint64_t *state
  * `generate` tokens. Three figures per count: tokens over the whole wall time (each session's
  * prompt included); decoding: the tokens after each session's first one, over the time from the
  * first session's first token to the last session's last (steps that also prefill a later
- * session's prompt included); and all n decoding: tokens per second while every session decodes,
- * from the last session's first token to the first session's last. A noisy machine slows a
+ * session's prompt included); and all decoding: tokens per second while every session decodes,
+ * from the last session's first token to the first session's last (text events, timed as this
+ * thread takes them: precise for steps of milliseconds, not for a toy model's microseconds). A noisy machine slows a
  * round, it rarely speeds one up, and one slow single-session round would flatter every ratio. */
 enum { ROUNDS = 3 };
 
 static void concurrency(Tracker *t, const uint32_t *sessions, size_t n_counts, const int32_t *prefix, size_t n_prefix,
                         size_t n_own, uint32_t generate, uint32_t V, uint64_t *rng, uint64_t first_id) {
-        double best_wall[8] = { 0 }, best_decode[8] = { 0 }, best_all[8] = { 0 };
+        double best_wall[MAX_COUNTS] = { 0 }, best_decode[MAX_COUNTS] = { 0 }, best_all[MAX_COUNTS] = { 0 };
+        bool fits = n_counts <= MAX_COUNTS && generate <= MAX_GENERATE;
+        for (size_t k = 0; k < n_counts; k++)
+                fits = fits && sessions[k] <= MAX_SESSIONS;
         int32_t *ids = malloc((n_prefix + n_own) * sizeof(int32_t));
-        if (!ids || n_counts > 8) {
-                fprintf(stderr, "bench-sessions: out of memory\n");
+        if (!fits || !ids) {
+                fprintf(stderr, "bench-sessions: %s\n", fits ? "out of memory" : "more than the tracker holds");
                 exit(1);
         }
         if (n_prefix)
@@ -132,7 +150,7 @@ static void concurrency(Tracker *t, const uint32_t *sessions, size_t n_counts, c
         for (int round = 0; round < ROUNDS; round++)
                 for (size_t k = 0; k < n_counts; k++) {
                         const uint32_t n = sessions[k];
-                        double submitted[8];
+                        double submitted[MAX_SESSIONS];
                         t->first_id = first_id + 100 * (round * n_counts + k);
                         t->n_finished = 0;
                         memset(t->n_text, 0, sizeof(t->n_text));
@@ -159,7 +177,7 @@ static void concurrency(Tracker *t, const uint32_t *sessions, size_t n_counts, c
                         }
                         best_wall[k] = MAX(best_wall[k], tokens / wall);
                         best_decode[k] = MAX(best_decode[k], decoded / (last - first));
-                        /* all n decoding: from the last session's first text to the first
+                        /* all decoding: from the last session's first text to the first
                          * session's last, the texts every session got in between */
                         double from = 0, to = 1e300;
                         for (uint32_t i = 0; i < n; i++)
@@ -174,8 +192,7 @@ static void concurrency(Tracker *t, const uint32_t *sessions, size_t n_counts, c
                         if (to > from)
                                 best_all[k] = MAX(best_all[k], in_window / (to - from));
                 }
-        printf("               with prompts (wall)         decoding (first token to last)  all %s decoding\n",
-               n_counts > 2 ? "n" : "of them");
+        printf("               with prompts (wall)         decoding (first token to last)  all decoding\n");
         for (size_t k = 0; k < n_counts; k++)
                 printf("  %u session%s: %6.2f tokens/s (%5.2fx one)   %6.2f tokens/s (%5.2fx one)"
                        "    %6.2f tokens/s (%5.2fx one)\n",
@@ -228,6 +245,10 @@ int main(int argc, char **argv) {
         else
                 printf("packed weights: none (%s)\n", pack ? "nothing packs on this machine" : "--no-pack");
         const uint32_t V = engine_model(e)->hp.n_vocab;
+        if (V <= 1000) {
+                fprintf(stderr, "bench-sessions: the prompts are drawn from ids 1000 and up; this model has %u\n", V);
+                return 1;
+        }
         uint64_t rng = 12345;
 
         /* ---- 1. shared system prompt ---- */
@@ -262,14 +283,16 @@ int main(int argc, char **argv) {
         enum { PROMPT = 8, GENERATE = 48 };
         printf("concurrent sessions, %d-token prompts, %d tokens each (best of %d rounds):\n", PROMPT, GENERATE,
                ROUNDS);
-        concurrency(&t, sessions, 4, NULL, 0, PROMPT, GENERATE, V, &rng, 2000);
+        concurrency(&t, sessions, ELEMENTSOF(sessions), NULL, 0, PROMPT, GENERATE, V, &rng, 2000);
         printf("  (target: >= 2.5x at 4 sessions, aggregate decode tokens/s)\n\n");
 
         /* ---- 3. concurrency at a long context ---- */
         static const uint32_t long_sessions[] = { 1, 4 };
+        enum { LONG_GENERATE = 32 };
         printf("concurrent sessions after the cached %d-token system prompt, each with its own %d-token\n"
-               "question, 32 tokens each (best of %d rounds):\n", SYSTEM, QUESTION, ROUNDS);
-        concurrency(&t, long_sessions, 2, prompt, SYSTEM, QUESTION, 32, V, &rng, 5000);
+               "question, %d tokens each (best of %d rounds):\n", SYSTEM, QUESTION, LONG_GENERATE, ROUNDS);
+        concurrency(&t, long_sessions, ELEMENTSOF(long_sessions), prompt, SYSTEM, QUESTION, LONG_GENERATE, V, &rng,
+                    5000);
         engine_free(e);
         return 0;
 }
