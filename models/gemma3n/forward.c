@@ -62,7 +62,7 @@ typedef struct Activations {
         float *gate;      /* [T, Fmax] */
         float *up;        /* [T, Fmax] */
         float *scores;    /* [parts, ATTENTION_UNIT_HEADS, page] attention weights of one page's keys */
-        size_t page;      /* the largest KV page of the batch's rows: each part's share of scores */
+        size_t page;      /* the largest KV page of the batch's rows: a head's share of a part's scores */
         float *coef;      /* [T, n*n] AltUp coefficients */
         float *router;    /* [T, n] */
         float *pgate;     /* [T, P] */
